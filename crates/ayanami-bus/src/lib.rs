@@ -1,0 +1,150 @@
+//! The bus that carries Ayanami's events between components.
+//!
+//! [`Bus`] is the one interface the flow engine, the services and the
+//! gateway talk through. [`MemoryBus`] implements it inside one process,
+//! handing each subscriber the same [`Arc`]'d JSON value without
+//! serialising it; the NATS bus (its own crate) implements it over a
+//! `nats-server`. Both follow NATS's subject rules, checked in
+//! [`subject`]: tokens split by `.`, `*` matches one token, a final `>`
+//! matches one or more.
+//!
+//! A subscriber hands the bus a [`Sink`]: a bounded channel and a tag. One
+//! component can point many subscriptions at one channel and tell them
+//! apart by tag, so its task owns its state without locks.
+
+mod memory;
+pub mod subject;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub use memory::MemoryBus;
+
+/// One event: its subject and its JSON value.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The full subject, ID first.
+    pub subject: Arc<str>,
+    /// The event's value, shared between subscribers.
+    pub value: Arc<Value>,
+}
+
+/// A message delivered to a [`Sink`], with the tag of the subscription that matched.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The tag given to [`Sink::new`].
+    pub tag: usize,
+    /// The message.
+    pub message: Message,
+}
+
+/// Where a subscription delivers: a bounded channel and a tag.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    tx: mpsc::Sender<Delivery>,
+    tag: usize,
+}
+
+impl Sink {
+    /// A sink that delivers into `tx`, marking each delivery with `tag`.
+    #[must_use]
+    pub fn new(tx: mpsc::Sender<Delivery>, tag: usize) -> Self {
+        Self { tx, tag }
+    }
+
+    /// Hands `message` to the subscriber without waiting.
+    ///
+    /// A subscriber that has fallen a whole buffer behind is a slow
+    /// consumer: like NATS, we drop the message and log it rather than
+    /// stall every publisher. Returns `false` once the subscriber is gone.
+    pub fn deliver(&self, message: Message) -> bool {
+        match self.tx.try_send(Delivery { tag: self.tag, message }) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(delivery)) => {
+                tracing::warn!(subject = %delivery.message.subject, "slow consumer: message dropped");
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Whether the subscriber has gone away.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A live subscription; dropping it unsubscribes.
+pub struct Subscription {
+    cancel: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Subscription {
+    /// A subscription that runs `cancel` when dropped.
+    pub fn new(cancel: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self {
+            cancel: Some(Box::new(cancel)),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel();
+        }
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subscription")
+    }
+}
+
+/// Why the bus refused a publish or a subscription.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The subject or pattern breaks NATS's subject rules.
+    #[error("invalid subject `{subject}`: {reason}")]
+    InvalidSubject {
+        /// The subject as given.
+        subject: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The message is larger than the server accepts.
+    #[error("message on `{subject}` is {size} bytes, more than the server's limit of {limit}")]
+    PayloadTooLarge {
+        /// The subject.
+        subject: String,
+        /// The message's size in bytes.
+        size: usize,
+        /// The largest size accepted.
+        limit: usize,
+    },
+    /// The transport failed.
+    #[error("bus transport failed")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A bus: publish events, subscribe to subject patterns.
+pub trait Bus: Clone + Send + Sync + 'static {
+    /// Publishes `value` on `subject` to every matching subscription (one
+    /// per queue group).
+    fn publish(&self, subject: String, value: Arc<Value>) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Delivers every message matching `pattern` to `sink`. Subscriptions
+    /// that share a `queue` name split the messages between them: each
+    /// message goes to one of them.
+    fn subscribe(
+        &self,
+        pattern: &str,
+        queue: Option<&str>,
+        sink: Sink,
+    ) -> impl Future<Output = Result<Subscription, BusError>> + Send;
+}

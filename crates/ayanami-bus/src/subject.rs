@@ -1,0 +1,110 @@
+//! NATS subject rules: which subjects and patterns are valid, and which
+//! patterns match which subjects.
+
+use crate::BusError;
+
+/// Checks a subject to publish on: non-empty tokens, no wildcards, no spaces.
+///
+/// # Errors
+///
+/// [`BusError::InvalidSubject`] naming what is wrong.
+pub fn check_subject(subject: &str) -> Result<(), BusError> {
+    check(subject, false)
+}
+
+/// Checks a pattern to subscribe to: like a subject, but `*` may stand for
+/// any one token and a last `>` for one or more.
+///
+/// # Errors
+///
+/// [`BusError::InvalidSubject`] naming what is wrong.
+pub fn check_pattern(pattern: &str) -> Result<(), BusError> {
+    check(pattern, true)
+}
+
+fn check(subject: &str, wildcards: bool) -> Result<(), BusError> {
+    let fail = |reason| {
+        Err(BusError::InvalidSubject {
+            subject: subject.to_owned(),
+            reason,
+        })
+    };
+    if subject.bytes().any(|b| b.is_ascii_whitespace()) {
+        return fail("subjects may not contain spaces");
+    }
+    let count = subject.split('.').count();
+    for (index, token) in subject.split('.').enumerate() {
+        match token {
+            "" => return fail("it has an empty token"),
+            "*" | ">" if !wildcards => return fail("wildcards are for subscriptions only"),
+            ">" if index + 1 != count => return fail("`>` must be the last token"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pattern` matches `subject`; both are assumed valid.
+#[must_use]
+pub fn matches(pattern: &str, subject: &str) -> bool {
+    let mut subject = subject.split('.');
+    for token in pattern.split('.') {
+        match (token, subject.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (literal, Some(actual)) if literal == actual => {}
+            _ => return false,
+        }
+    }
+    subject.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_like_nats() {
+        let cases = [
+            ("a.b.c", "a.b.c", true),
+            ("a.b.c", "a.b", false),
+            ("a.b", "a.b.c", false),
+            ("a.*.c", "a.b.c", true),
+            ("a.*.c", "a.b.d", false),
+            ("a.*", "a.b.c", false),
+            ("*", "a", true),
+            ("*", "a.b", false),
+            ("a.>", "a.b", true),
+            ("a.>", "a.b.c.d", true),
+            ("a.>", "a", false),
+            (">", "a", true),
+            (">", "a.b.c", true),
+            ("*.srvc.cmd.figlet.in.>", "0f.srvc.cmd.figlet.in.input", true),
+            ("*.srvc.cmd.figlet.in.>", "0f.srvc.cmd.figlet.in", false),
+            ("*.*.>", "a.b", false),
+            ("a*", "ab", false),
+            ("a*", "a*", true),
+        ];
+        for (pattern, subject, expected) in cases {
+            assert_eq!(matches(pattern, subject), expected, "{pattern} ~ {subject}");
+        }
+    }
+
+    #[test]
+    fn subjects_with_empty_tokens_or_wildcards_are_refused() {
+        for subject in ["", ".", "a..b", ".a", "a.", "a.*", "a.>", "a b"] {
+            assert!(check_subject(subject).is_err(), "{subject:?}");
+        }
+        assert!(check_subject("0f.srvc.cmd.figlet.in.input").is_ok());
+    }
+
+    #[test]
+    fn a_full_wildcard_only_ends_a_pattern() {
+        for pattern in ["a.>.b", ">.a", "a..>", "a.>."] {
+            assert!(check_pattern(pattern).is_err(), "{pattern:?}");
+        }
+        for pattern in ["a.>", ">", "*.*", "*.b.>"] {
+            assert!(check_pattern(pattern).is_ok(), "{pattern:?}");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Checks that need the whole composition: names that must exist, events
+//! that must fit their owner, variables that must be set.
+
+use std::collections::HashSet;
+
+use ayanami_event::{Direction, EventKind, EventName};
+
+use crate::decode::Decoder;
+use crate::model::{Composition, Flow, Span, Wiring};
+
+/// The response variables the gateway understands: `code`, `content`, `header`.
+pub const RESPONSE_VARS: [&str; 3] = ["code", "content", "header"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    From,
+    To,
+}
+
+pub(crate) fn check(composition: &Composition, decoder: &mut Decoder) {
+    for flow in &composition.flows {
+        check_flow(composition, flow, decoder);
+    }
+    check_gateway(composition, decoder);
+}
+
+fn check_flow(composition: &Composition, flow: &Flow, d: &mut Decoder) {
+    let settable: HashSet<&str> = flow
+        .inputs
+        .iter()
+        .map(String::as_str)
+        .chain(flow.wirings.iter().filter(|w| w.sets_var()).map(|w| w.var.as_str()))
+        .collect();
+    for wiring in &flow.wirings {
+        check_wiring(composition, flow, wiring, &settable, d);
+    }
+    for output in &flow.outputs {
+        if !settable.contains(output.as_str()) {
+            d.error(flow.span, format!("output `{output}` of flow `{}` is never set by a wiring", flow.name));
+        }
+    }
+}
+
+fn check_wiring(composition: &Composition, flow: &Flow, w: &Wiring, settable: &HashSet<&str>, d: &mut Decoder) {
+    let name = &flow.name;
+    if !w.sets_var() && w.to.is_empty() {
+        d.error(w.span, format!("the wiring of `{}` in flow `{name}` does nothing; give it `from`, `value` or `to`", w.var));
+    }
+    if w.apply.is_some() && !w.sets_var() {
+        d.error(w.span, format!("`apply` in flow `{name}` needs a value to apply to; add `from` or `value`"));
+    }
+    if !w.sets_var() && !is_set(&w.var, settable) {
+        d.error(w.span, format!("variable `{}` in flow `{name}` is never set; set it with `from` or `value`, or make it an input", w.var));
+    }
+    if let Some(from) = &w.from {
+        check_event(composition, flow, from, Role::From, w.span, d);
+    }
+    for to in &w.to {
+        check_event(composition, flow, to, Role::To, w.span, d);
+    }
+    if let Some((service, function)) = &w.apply {
+        match composition.function(service, function) {
+            None => unknown_function(composition, name, service, function, w.span, d),
+            Some(f) if f.inputs.len() != 1 || f.outputs.len() != 1 => d.error(
+                w.span,
+                format!("`apply: {service}.{function}` needs a function with one input and one output"),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Whether `var` is a settable variable or a part of one.
+fn is_set(var: &str, settable: &HashSet<&str>) -> bool {
+    let mut prefix = var;
+    loop {
+        if settable.contains(prefix) {
+            return true;
+        }
+        let Some((parent, _)) = prefix.rsplit_once('.') else { return false };
+        prefix = parent;
+    }
+}
+
+fn unknown_function(composition: &Composition, flow: &str, service: &str, function: &str, span: Span, d: &mut Decoder) {
+    if composition.service(service).is_none() {
+        d.error(span, format!("unknown service `{service}` in flow `{flow}`"));
+    } else {
+        d.error(span, format!("unknown function `{function}` in service `{service}` (flow `{flow}`)"));
+    }
+}
+
+fn check_event(composition: &Composition, flow: &Flow, event: &EventName, role: Role, span: Span, d: &mut Decoder) {
+    match event.kind() {
+        EventKind::Srvc => check_service_event(composition, flow, event, role, span, d),
+        EventKind::Flow => {
+            let target = &event.head()[0];
+            if composition.flow(target).is_none() {
+                d.error(span, format!("unknown flow `{target}` in event `{event}` of flow `{}`", flow.name));
+            }
+        }
+        EventKind::Trig => check_trigger_event(composition, event, role, span, d),
+    }
+}
+
+fn check_service_event(composition: &Composition, flow: &Flow, event: &EventName, role: Role, span: Span, d: &mut Decoder) {
+    let Some((service, function)) = event.function() else { return };
+    let Some(f) = composition.function(service, function) else {
+        unknown_function(composition, &flow.name, service, function, span, d);
+        return;
+    };
+    let var = event.var().map(|v| v.split('.').next().unwrap_or(v));
+    let (names, side) = match (role, event.direction()) {
+        (Role::To, Direction::In) => (&f.inputs, "input"),
+        (Role::From, Direction::Out) => (&f.outputs, "output"),
+        (Role::From, Direction::Err) => return,
+        (Role::To, _) => {
+            d.error(span, format!("a flow calls `{service}.{function}` by publishing to its `in` event, not `{event}`"));
+            return;
+        }
+        (Role::From, _) => {
+            d.error(span, format!("a flow listens to the `out` or `err` event of `{service}.{function}`, not `{event}`"));
+            return;
+        }
+    };
+    if let Some(var) = var {
+        if !names.iter().any(|n| n == var) {
+            let known = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            d.error(span, format!("function `{service}.{function}` has no {side} `{var}`; its {side}s are {known}"));
+        }
+    } else if role == Role::To {
+        d.error(span, format!("name the input of `{service}.{function}` in `{event}`, as in `{event}.{}`", f.inputs.first().map_or("input", String::as_str)));
+    }
+}
+
+fn check_trigger_event(composition: &Composition, event: &EventName, role: Role, span: Span, d: &mut Decoder) {
+    let trigger = event.head()[0].as_str();
+    let expected = match trigger {
+        "request" => (Role::From, Direction::Out),
+        "response" => (Role::To, Direction::In),
+        _ => {
+            d.error(span, format!("unknown trigger `{trigger}` in `{event}`; the gateway's triggers are `request` and `response`"));
+            return;
+        }
+    };
+    if (role, event.direction()) != expected {
+        let hint = if trigger == "request" {
+            "a flow takes requests `from` a `trig.request.<method>.<route>.out` event"
+        } else {
+            "a flow answers by publishing `to` a `trig.response.<method>.<route>.in.<var>` event"
+        };
+        d.error(span, format!("`{event}` cannot be used here: {hint}"));
+        return;
+    }
+    let base = event.base();
+    let known = composition.gateway.iter().flat_map(|g| &g.routes).any(|route| {
+        route.methods.iter().any(|m| {
+            let own = if trigger == "request" { route.request_event(m) } else { route.response_event(m) };
+            own == base
+        })
+    });
+    if !known {
+        d.error(span, format!("no gateway route has the event `{base}`; add its route to `gateway.routes`"));
+        return;
+    }
+    if trigger == "response" {
+        let var = event.var().map(|v| v.split('.').next().unwrap_or(v));
+        if let Some(var) = var.filter(|v| !RESPONSE_VARS.contains(v)) {
+            d.error(span, format!("unknown response variable `{var}`; the gateway reads `code`, `content` and `header`"));
+        }
+    }
+}
+
+fn check_gateway(composition: &Composition, d: &mut Decoder) {
+    let Some(gateway) = &composition.gateway else { return };
+    let mut seen = HashSet::new();
+    let wired = |event: &EventName, role: Role| {
+        composition.flows.iter().flat_map(|f| &f.wirings).any(|w| match role {
+            Role::From => w.from.as_ref().is_some_and(|from| from.base() == *event),
+            Role::To => w.to.iter().any(|to| to.base() == *event),
+        })
+    };
+    for route in &gateway.routes {
+        for method in &route.methods {
+            let path = &route.path;
+            if !seen.insert((route.request_event(method), method)) {
+                d.error(route.span, format!("route `{method} {path}` is declared twice"));
+                continue;
+            }
+            let request = route.request_event(method);
+            if !wired(&request, Role::From) {
+                d.error(route.span, format!("route `{method} {path}` starts no flow; wire `from: {request}` in a flow"));
+            }
+            let response = route.response_event(method);
+            if !wired(&response, Role::To) {
+                d.error(route.span, format!("no flow answers route `{method} {path}`; publish to `{response}.content`"));
+            }
+        }
+    }
+}

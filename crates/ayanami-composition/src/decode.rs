@@ -1,0 +1,494 @@
+//! From the YAML tree to the typed model, reporting every mistake with its place.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ayanami_event::{EventName, is_name, is_var_path, parse_route};
+
+use crate::model::{Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word};
+use crate::yaml::{Node, Value};
+use crate::{Diagnostic, defaults};
+
+/// Collects diagnostics while the tree is turned into a model.
+pub(crate) struct Decoder {
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+type Fields<'a> = BTreeMap<&'a str, &'a Node>;
+
+impl Decoder {
+    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            span,
+            message: message.into(),
+        });
+    }
+
+    /// The entries of a map node, with unknown and repeated keys reported.
+    fn fields<'a>(&mut self, node: &'a Node, what: &str, allowed: &[&str]) -> Option<Fields<'a>> {
+        let entries = self.entries(node, what)?;
+        let mut fields = Fields::new();
+        for (key, value) in entries {
+            let name = key.as_str().unwrap_or_default();
+            if !allowed.contains(&name) {
+                let expected = allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                self.error(key.span, format!("unknown key `{name}` in {what}; expected one of {expected}"));
+            } else if fields.insert(name, value).is_some() {
+                self.error(key.span, format!("key `{name}` appears twice in {what}"));
+            }
+        }
+        Some(fields)
+    }
+
+    fn entries<'a>(&mut self, node: &'a Node, what: &str) -> Option<&'a [(Node, Node)]> {
+        match &node.value {
+            Value::Map(entries) => Some(entries),
+            Value::Scalar { text, .. } if text.is_empty() => Some(&[]),
+            _ => {
+                self.error(node.span, format!("{what} must be a map, not {}", node.describe()));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Scalar { text, .. } => Some(text.clone()),
+            _ => {
+                self.error(node.span, format!("{what} must be a string, not {}", node.describe()));
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, node: &Node, what: &str) -> Option<String> {
+        let text = self.string(node, what)?;
+        if is_name(&text) {
+            return Some(text);
+        }
+        self.error(
+            node.span,
+            format!("{what} `{text}` may hold only ASCII letters, digits, `_` and `-`, so that it fits in an event name"),
+        );
+        None
+    }
+
+    fn names(&mut self, node: Option<&Node>, what: &str) -> Vec<String> {
+        let Some(node) = node else { return Vec::new() };
+        let Value::Seq(items) = &node.value else {
+            self.error(node.span, format!("{what} must be a list of names, not {}", node.describe()));
+            return Vec::new();
+        };
+        items.iter().filter_map(|item| self.name(item, what)).collect()
+    }
+
+    fn duration(&mut self, node: Option<&Node>, what: &str, default: Duration) -> Duration {
+        let Some(node) = node else { return default };
+        let parsed = node.as_str().and_then(parse_duration);
+        parsed.unwrap_or_else(|| {
+            self.error(node.span, format!("{what} must be a duration such as `500ms`, `30s` or `2m`"));
+            default
+        })
+    }
+
+    pub(crate) fn composition(&mut self, root: Option<&Node>, dir: PathBuf) -> Composition {
+        let mut composition = Composition {
+            name: String::new(),
+            dir,
+            gateway: None,
+            services: Vec::new(),
+            flows: Vec::new(),
+        };
+        let Some(root) = root else {
+            self.error(Span { line: 1, column: 1 }, "the composition is empty; it needs at least `name`");
+            return composition;
+        };
+        let Some(fields) = self.fields(root, "the composition", &["name", "gateway", "services", "flows"]) else {
+            return composition;
+        };
+        match fields.get("name") {
+            Some(node) => composition.name = self.name(node, "the project name").unwrap_or_default(),
+            None => self.error(root.span, "the composition needs a `name`"),
+        }
+        composition.gateway = fields.get("gateway").and_then(|node| self.gateway(node));
+        if let Some(node) = fields.get("services") {
+            composition.services = self.named_map(node, "`services`", |d, name, node| d.service(name, node));
+        }
+        if let Some(node) = fields.get("flows") {
+            composition.flows = self.named_map(node, "`flows`", |d, name, node| d.flow(name, node));
+        }
+        composition
+    }
+
+    fn named_map<T>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        mut decode: impl FnMut(&mut Self, String, &Node) -> Option<T>,
+    ) -> Vec<T> {
+        let Some(entries) = self.entries(node, what) else { return Vec::new() };
+        let mut seen = Vec::new();
+        let mut items = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.name(key, "a name") else { continue };
+            if seen.contains(&name) {
+                self.error(key.span, format!("`{name}` appears twice in {what}"));
+                continue;
+            }
+            seen.push(name.clone());
+            items.extend(decode(self, name, value));
+        }
+        items
+    }
+
+    fn gateway(&mut self, node: &Node) -> Option<Gateway> {
+        let fields = self.fields(node, "`gateway`", &["port", "timeout", "max_body", "routes"])?;
+        let port = match fields.get("port") {
+            Some(node) => node.as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| {
+                self.error(node.span, "`port` of the gateway must be a number from 0 to 65535");
+                defaults::PORT
+            }),
+            None => defaults::PORT,
+        };
+        let max_body = match fields.get("max_body") {
+            Some(node) => node.as_str().and_then(parse_size).unwrap_or_else(|| {
+                self.error(node.span, "`max_body` must be a size such as `1048576`, `512KiB` or `2MiB`");
+                defaults::MAX_BODY
+            }),
+            None => defaults::MAX_BODY,
+        };
+        let routes = match fields.get("routes") {
+            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|item| self.route(item)).collect(),
+            Some(other) => {
+                self.error(other.span, format!("`routes` must be a list, not {}", other.describe()));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        Some(Gateway {
+            port,
+            timeout: self.duration(fields.get("timeout").copied(), "`timeout`", defaults::TIMEOUT),
+            max_body,
+            routes,
+        })
+    }
+
+    fn route(&mut self, node: &Node) -> Option<Route> {
+        let fields = self.fields(node, "a route", &["path", "method", "methods"])?;
+        let Some(path_node) = fields.get("path") else {
+            self.error(node.span, "a route needs a `path`, such as `/hello/{name}`");
+            return None;
+        };
+        let path = self.string(path_node, "`path`")?;
+        let segments = match parse_route(&path) {
+            Ok(segments) => segments,
+            Err(error) => {
+                self.error(path_node.span, error.to_string());
+                return None;
+            }
+        };
+        let mut methods = match (fields.get("method"), fields.get("methods")) {
+            (Some(one), None) => self.string(one, "`method`").into_iter().collect(),
+            (None, Some(list)) => self.names(Some(list), "`methods`"),
+            (None, None) => vec!["GET".to_owned()],
+            (Some(_), Some(list)) => {
+                self.error(list.span, "a route takes `method` or `methods`, not both");
+                Vec::new()
+            }
+        };
+        for method in &mut methods {
+            method.make_ascii_uppercase();
+        }
+        const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        if let Some(bad) = methods.iter().find(|m| !KNOWN.contains(&m.as_str())) {
+            self.error(node.span, format!("unknown method `{bad}` in route `{path}`; use one of {}", KNOWN.join(", ")));
+            return None;
+        }
+        Some(Route {
+            path,
+            segments,
+            methods,
+            span: node.span,
+        })
+    }
+
+    fn service(&mut self, name: String, node: &Node) -> Option<Service> {
+        let what = format!("service `{name}`");
+        let fields = self.fields(node, &what, &["functions"])?;
+        let functions = match fields.get("functions") {
+            Some(node) => self.named_map(node, &format!("the functions of {what}"), |d, function, node| {
+                d.function(&name, function, node)
+            }),
+            None => Vec::new(),
+        };
+        Some(Service { name, functions })
+    }
+
+    fn function(&mut self, service: &str, name: String, node: &Node) -> Option<Function> {
+        let what = format!("function `{service}.{name}`");
+        let allowed = ["kind", "run", "inputs", "outputs", "timeout", "env"];
+        let fields = self.fields(node, &what, &allowed)?;
+        let Some(run) = fields.get("run") else {
+            self.error(node.span, format!("{what} needs `run`: the command it runs"));
+            return None;
+        };
+        let run_text = self.string(run, "`run`")?;
+        let mut inputs = self.names(fields.get("inputs").copied(), "an input");
+        let mut outputs = self.names(fields.get("outputs").copied(), "an output");
+        let kind_name = fields.get("kind").and_then(|k| self.string(k, "`kind`"));
+        let kind = match kind_name.as_deref() {
+            Some("cmd") => {
+                let argv = self.template(&what, &run_text, run.span, &mut inputs)?;
+                if outputs.is_empty() {
+                    outputs.push("output".to_owned());
+                }
+                FunctionKind::Cmd { argv }
+            }
+            Some("exec") => {
+                let argv = self.argv(&what, &run_text, run.span)?;
+                FunctionKind::Exec { argv }
+            }
+            Some(other) => {
+                let span = fields["kind"].span;
+                self.error(span, format!("unknown kind `{other}` of {what}; use `cmd` or `exec`"));
+                return None;
+            }
+            None => {
+                self.error(node.span, format!("{what} needs `kind`: `cmd` or `exec`"));
+                return None;
+            }
+        };
+        let env = match fields.get("env") {
+            Some(node) => self.env(node, &what),
+            None => BTreeMap::new(),
+        };
+        Some(Function {
+            name,
+            kind,
+            inputs,
+            outputs,
+            timeout: self.duration(fields.get("timeout").copied(), "`timeout`", defaults::FUNCTION_TIMEOUT),
+            env,
+            span: node.span,
+        })
+    }
+
+    fn env(&mut self, node: &Node, what: &str) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        for (key, value) in self.entries(node, &format!("`env` of {what}")).unwrap_or_default() {
+            let (Some(key), Some(value)) = (self.string(key, "a variable name"), self.string(value, "a value")) else {
+                continue;
+            };
+            env.insert(key, value);
+        }
+        env
+    }
+
+    fn argv(&mut self, what: &str, run: &str, span: Span) -> Option<Vec<String>> {
+        match shell_words::split(run) {
+            Ok(argv) if !argv.is_empty() => Some(argv),
+            Ok(_) => {
+                self.error(span, format!("`run` of {what} is empty"));
+                None
+            }
+            Err(_) => {
+                self.error(span, format!("`run` of {what} has an unclosed quote"));
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, what: &str, run: &str, span: Span, inputs: &mut Vec<String>) -> Option<Vec<Word>> {
+        let words = self.argv(what, run, span)?;
+        let declared = !inputs.is_empty();
+        let mut argv = Vec::with_capacity(words.len());
+        for word in words {
+            let pieces = match split_template(&word) {
+                Ok(pieces) => pieces,
+                Err(message) => {
+                    self.error(span, format!("`run` of {what}: {message}"));
+                    return None;
+                }
+            };
+            for piece in &pieces {
+                let Piece::Input(input) = piece else { continue };
+                if declared && !inputs.contains(input) {
+                    self.error(span, format!("`${input}` in `run` of {what} is not one of its inputs"));
+                } else if !inputs.contains(input) {
+                    inputs.push(input.clone());
+                }
+            }
+            argv.push(Word(pieces));
+        }
+        if inputs.is_empty() {
+            self.error(span, format!("`run` of {what} names no input; pass one as `$name`, as in `figlet $input`"));
+        }
+        Some(argv)
+    }
+
+    fn flow(&mut self, name: String, node: &Node) -> Option<Flow> {
+        let what = format!("flow `{name}`");
+        let fields = self.fields(node, &what, &["inputs", "outputs", "timeout", "wirings"])?;
+        let wirings = match fields.get("wirings") {
+            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|w| self.wiring(&what, w)).collect(),
+            Some(other) => {
+                self.error(other.span, format!("`wirings` of {what} must be a list, not {}", other.describe()));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        Some(Flow {
+            name,
+            inputs: self.names(fields.get("inputs").copied(), "an input"),
+            outputs: self.names(fields.get("outputs").copied(), "an output"),
+            timeout: self.duration(fields.get("timeout").copied(), "`timeout`", defaults::TIMEOUT),
+            wirings,
+            span: node.span,
+        })
+    }
+
+    fn wiring(&mut self, flow: &str, node: &Node) -> Option<Wiring> {
+        let what = format!("a wiring of {flow}");
+        let fields = self.fields(node, &what, &["from", "var", "value", "apply", "to"])?;
+        let Some(var_node) = fields.get("var") else {
+            self.error(node.span, format!("{what} needs `var`: the variable it sets or publishes"));
+            return None;
+        };
+        let var = self.string(var_node, "`var`")?;
+        if !is_var_path(&var) {
+            self.error(var_node.span, format!("variable `{var}` must be names joined by `.`, such as `request.form.text`"));
+        }
+        let from = fields.get("from").and_then(|n| self.event(n));
+        let to = match fields.get("to") {
+            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|n| self.event(n)).collect(),
+            Some(node) => self.event(node).into_iter().collect(),
+            None => Vec::new(),
+        };
+        let apply = fields.get("apply").and_then(|node| {
+            let text = self.string(node, "`apply`")?;
+            let parsed = text.split_once('.').filter(|(s, f)| is_name(s) && is_name(f));
+            if parsed.is_none() {
+                self.error(node.span, format!("`apply` must name a function as `service.function`, not `{text}`"));
+            }
+            parsed.map(|(s, f)| (s.to_owned(), f.to_owned()))
+        });
+        Some(Wiring {
+            from,
+            var,
+            value: fields.get("value").map(|n| n.to_json()),
+            apply,
+            to,
+            span: node.span,
+        })
+    }
+
+    fn event(&mut self, node: &Node) -> Option<EventName> {
+        let text = self.string(node, "an event")?;
+        match text.parse() {
+            Ok(event) => Some(event),
+            Err(error) => {
+                self.error(node.span, error.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// Splits one template word into text and `$input` / `${input}` pieces; `$$` is a `$`.
+fn split_template(word: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = word;
+    while let Some(at) = rest.find('$') {
+        text.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, next) = if let Some(braced) = after.strip_prefix('{') {
+            let Some(end) = braced.find('}') else {
+                return Err(format!("`${{` without a closing `}}` in `{word}`"));
+            };
+            (&braced[..end], &braced[end + 1..])
+        } else if let Some(next) = after.strip_prefix('$') {
+            text.push('$');
+            rest = next;
+            continue;
+        } else {
+            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        if !is_name(name) {
+            return Err(format!("`$` must be followed by an input name in `{word}`; write `$$` for a literal `$`"));
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(&mut text)));
+        }
+        pieces.push(Piece::Input(name.to_owned()));
+        rest = next;
+    }
+    text.push_str(rest);
+    if !text.is_empty() || pieces.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let number: f64 = text[..split].parse().ok()?;
+    let seconds = match text[split..].trim() {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+/// Parses `1048576`, `512KiB`, `2MiB`, `1MB` and the like into bytes.
+fn parse_size(text: &str) -> Option<usize> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let number: usize = text[..split].parse().ok()?;
+    let unit = match text[split..].trim() {
+        "" | "B" => 1,
+        "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_split_into_text_and_inputs() {
+        let input = |n: &str| Piece::Input(n.to_owned());
+        let text = |t: &str| Piece::Text(t.to_owned());
+        assert_eq!(split_template("$input").unwrap(), [input("input")]);
+        assert_eq!(split_template("--text=${a}x").unwrap(), [text("--text="), input("a"), text("x")]);
+        assert_eq!(split_template("$a-$b").unwrap(), [input("a"), text("-"), input("b")]);
+        assert_eq!(split_template("cost:$$5").unwrap(), [text("cost:$5")]);
+        assert_eq!(split_template("").unwrap(), [text("")]);
+        assert!(split_template("${a").is_err());
+        assert!(split_template("$").is_err());
+    }
+
+    #[test]
+    fn durations_and_sizes_take_units() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_size("2MiB"), Some(2 << 20));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("2 lots"), None);
+    }
+}

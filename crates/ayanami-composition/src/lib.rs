@@ -1,0 +1,142 @@
+//! The composition: what `ayanami.yaml` says, as a typed model.
+//!
+//! Every other part of Ayanami reads the application from here: the flow
+//! engine its wirings, the services their functions, the gateway its
+//! routes, `ayanami check` its mistakes. Loading checks the whole file, so a
+//! [`Composition`] that exists is one that can run; every mistake comes back
+//! with its file, line and column and what to change.
+//!
+//! This crate is pure apart from reading the file: no async runtime,
+//! sockets or processes.
+
+mod check;
+mod decode;
+mod model;
+mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use check::RESPONSE_VARS;
+pub use model::{Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word};
+
+/// The file name of a composition inside a project folder.
+pub const FILE_NAME: &str = "ayanami.yaml";
+
+/// Defaults for what a composition leaves out.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// The gateway's port.
+    pub const PORT: u16 = 8080;
+    /// How long a request or a flow instance may take.
+    pub const TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long one function call may take.
+    pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The largest request body, in bytes.
+    pub const MAX_BODY: usize = 2 << 20;
+}
+
+/// One mistake in a composition and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Where the mistake is.
+    pub span: Span,
+    /// What is wrong and what to change.
+    pub message: String,
+}
+
+/// Why a composition could not be loaded.
+#[derive(Debug)]
+pub enum CompositionError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file has mistakes, in file order.
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Each mistake.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl fmt::Display for CompositionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, .. } => write!(f, "cannot read `{}`", path.display()),
+            Self::Invalid { path, diagnostics } => {
+                for (index, Diagnostic { span, message }) in diagnostics.iter().enumerate() {
+                    if index > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{}:{}:{}: {message}", path.display(), span.line, span.column)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompositionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            Self::Invalid { .. } => None,
+        }
+    }
+}
+
+/// Loads and checks the composition of a project folder (or a file path).
+///
+/// # Errors
+///
+/// [`CompositionError::Read`] when the file cannot be read, and
+/// [`CompositionError::Invalid`] with every mistake found.
+pub fn load(path: &Path) -> Result<Composition, CompositionError> {
+    let file = if path.is_dir() { path.join(FILE_NAME) } else { path.to_owned() };
+    let text = std::fs::read_to_string(&file).map_err(|source| CompositionError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_owned);
+    parse(&text, &file, dir)
+}
+
+/// Parses and checks composition text; `file` names it in errors and `dir`
+/// is the folder functions run from.
+///
+/// # Errors
+///
+/// [`CompositionError::Invalid`] with every mistake found.
+pub fn parse(text: &str, file: &Path, dir: PathBuf) -> Result<Composition, CompositionError> {
+    let invalid = |mut diagnostics: Vec<Diagnostic>| {
+        diagnostics.sort_by_key(|d| (d.span.line, d.span.column));
+        CompositionError::Invalid {
+            path: file.to_owned(),
+            diagnostics,
+        }
+    };
+    let root = yaml::parse(text).map_err(|error| {
+        invalid(vec![Diagnostic {
+            span: error.span,
+            message: format!("YAML syntax: {}", error.message),
+        }])
+    })?;
+    let mut decoder = decode::Decoder {
+        diagnostics: Vec::new(),
+    };
+    let composition = decoder.composition(root.as_ref(), dir);
+    if decoder.diagnostics.is_empty() {
+        check::check(&composition, &mut decoder);
+    }
+    if decoder.diagnostics.is_empty() {
+        Ok(composition)
+    } else {
+        Err(invalid(decoder.diagnostics))
+    }
+}

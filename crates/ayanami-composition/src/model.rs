@@ -1,0 +1,197 @@
+//! The typed composition: services, the gateway and flows.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ayanami_event::{Direction, EventName, RouteSegment};
+use serde_json::Value;
+
+/// A line and column (both from 1) in the composition file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1.
+    pub column: usize,
+}
+
+/// A whole application: what `ayanami.yaml` says.
+#[derive(Debug, Clone)]
+pub struct Composition {
+    /// The project's name.
+    pub name: String,
+    /// The folder holding `ayanami.yaml`; functions run from here.
+    pub dir: PathBuf,
+    /// The HTTP trigger, if the application has one.
+    pub gateway: Option<Gateway>,
+    /// The services, in file order.
+    pub services: Vec<Service>,
+    /// The flows, in file order.
+    pub flows: Vec<Flow>,
+}
+
+impl Composition {
+    /// The service called `name`.
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The function `service.function`.
+    #[must_use]
+    pub fn function(&self, service: &str, function: &str) -> Option<&Function> {
+        self.service(service)?.functions.iter().find(|f| f.name == function)
+    }
+
+    /// The flow called `name`.
+    #[must_use]
+    pub fn flow(&self, name: &str) -> Option<&Flow> {
+        self.flows.iter().find(|f| f.name == name)
+    }
+}
+
+/// The HTTP gateway: a port and routes.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// The port `ayanami run` listens on unless `--port` says otherwise.
+    pub port: u16,
+    /// How long a request may wait for its response (504 after).
+    pub timeout: Duration,
+    /// The largest request body accepted, in bytes (413 beyond).
+    pub max_body: usize,
+    /// The routes, in file order.
+    pub routes: Vec<Route>,
+}
+
+/// One HTTP route and the methods it answers.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The path as written, such as `/hello/{name}`.
+    pub path: String,
+    /// The path split into segments.
+    pub segments: Vec<RouteSegment>,
+    /// Upper-case method names, such as `GET`.
+    pub methods: Vec<String>,
+    /// Where the route is written.
+    pub span: Span,
+}
+
+impl Route {
+    fn head(&self, trigger: &str, method: &str) -> Vec<String> {
+        let mut head = vec![trigger.to_owned(), method.to_ascii_lowercase()];
+        head.extend(self.segments.iter().map(RouteSegment::token));
+        head
+    }
+
+    /// The event the gateway publishes a request on: `trig.request.<method>.<route>.out`.
+    #[must_use]
+    pub fn request_event(&self, method: &str) -> EventName {
+        EventName::trigger(self.head("request", method), Direction::Out, None)
+    }
+
+    /// The event the gateway takes a response from: `trig.response.<method>.<route>.in`.
+    #[must_use]
+    pub fn response_event(&self, method: &str) -> EventName {
+        EventName::trigger(self.head("response", method), Direction::In, None)
+    }
+}
+
+/// A named group of functions.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The service's name, a subject token.
+    pub name: String,
+    /// Its functions, in file order.
+    pub functions: Vec<Function>,
+}
+
+/// One function: named inputs in, named outputs out, or an error.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// The function's name, a subject token.
+    pub name: String,
+    /// How it runs.
+    pub kind: FunctionKind,
+    /// Its input names; a call starts when all are published for one ID.
+    pub inputs: Vec<String>,
+    /// Its output names.
+    pub outputs: Vec<String>,
+    /// How long one call may take before it is killed.
+    pub timeout: Duration,
+    /// The environment the function sees besides `PATH` and `HOME`.
+    pub env: BTreeMap<String, String>,
+    /// Where the function is written.
+    pub span: Span,
+}
+
+/// How a function runs.
+#[derive(Debug, Clone)]
+pub enum FunctionKind {
+    /// An argv template; inputs replace `$name` as whole arguments, stdout is `output`.
+    Cmd {
+        /// The template's words.
+        argv: Vec<Word>,
+    },
+    /// A program given the inputs as a JSON object on stdin, answering one on stdout.
+    Exec {
+        /// The program and its arguments.
+        argv: Vec<String>,
+    },
+}
+
+/// One word of a `cmd` template: text and `$input` references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word(pub Vec<Piece>);
+
+/// A part of a [`Word`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text.
+    Text(String),
+    /// The value of an input.
+    Input(String),
+}
+
+/// A flow: a single-assignment dataflow graph wired to events.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// The flow's name, a subject token.
+    pub name: String,
+    /// Variables that start an instance when set.
+    pub inputs: Vec<String>,
+    /// Variables that end an instance once all are set.
+    pub outputs: Vec<String>,
+    /// How long an instance may live before it fails.
+    pub timeout: Duration,
+    /// The event wirings, in file order.
+    pub wirings: Vec<Wiring>,
+    /// Where the flow is written.
+    pub span: Span,
+}
+
+/// One event wiring of a flow; see "Flows" in `DESIGN.md`.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    /// The event that sets the variable; `None` sets it at start from `value`,
+    /// or only publishes a variable set elsewhere.
+    pub from: Option<EventName>,
+    /// The variable, a dotted path.
+    pub var: String,
+    /// A constant that replaces the event's data.
+    pub value: Option<Value>,
+    /// A function `(service, function)` applied before the variable is set.
+    pub apply: Option<(String, String)>,
+    /// Events the variable is published to once set.
+    pub to: Vec<EventName>,
+    /// Where the wiring is written.
+    pub span: Span,
+}
+
+impl Wiring {
+    /// Whether this wiring sets its variable (rather than only publishing it).
+    #[must_use]
+    pub fn sets_var(&self) -> bool {
+        self.from.is_some() || self.value.is_some()
+    }
+}

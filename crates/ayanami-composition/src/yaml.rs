@@ -1,0 +1,224 @@
+//! A YAML tree that remembers where each node starts.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::Span;
+
+/// One YAML node and where it starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) span: Span,
+}
+
+/// What a node holds.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    /// A scalar; `quoted` tells `"200"` (a string) from `200` (a number).
+    Scalar { text: String, quoted: bool },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// The text of a scalar node, or `None` for a list or map.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// What kind of node this is, for error messages.
+    pub(crate) fn describe(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar { .. } => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a map",
+        }
+    }
+
+    /// The node as a JSON value, with YAML 1.2 core-schema typing of plain scalars.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Scalar { text, quoted: true } => serde_json::Value::String(text.clone()),
+            Value::Scalar { text, quoted: false } => plain_scalar(text),
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(key, value)| (key.as_str().unwrap_or_default().to_owned(), value.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+}
+
+fn plain_scalar(text: &str) -> serde_json::Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return serde_json::Value::Null,
+        "true" | "True" | "TRUE" => return true.into(),
+        "false" | "False" | "FALSE" => return false.into(),
+        _ => {}
+    }
+    if let Ok(int) = text.parse::<i64>() {
+        return int.into();
+    }
+    let looks_numeric = text.bytes().any(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+    if looks_numeric {
+        if let Some(number) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+            return number.into();
+        }
+    }
+    serde_json::Value::String(text.to_owned())
+}
+
+/// A YAML document that does not parse, with where and why.
+#[derive(Debug)]
+pub(crate) struct SyntaxError {
+    pub(crate) span: Span,
+    pub(crate) message: String,
+}
+
+/// Parses one YAML document into a tree; an empty document is `None`.
+pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|error| SyntaxError {
+        span: span(*error.marker()),
+        message: error.info().to_owned(),
+    })?;
+    if let Some(message) = builder.error {
+        return Err(message);
+    }
+    Ok(builder.root)
+}
+
+fn span(marker: Marker) -> Span {
+    Span {
+        line: marker.line(),
+        column: marker.col() + 1,
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Node>,
+    /// A map key waiting for its value, per open map on the stack.
+    keys: Vec<Option<Node>>,
+    anchors: HashMap<usize, Node>,
+    open_anchors: Vec<usize>,
+    root: Option<Node>,
+    error: Option<SyntaxError>,
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return;
+        };
+        match &mut parent.value {
+            Value::Seq(items) => items.push(node),
+            Value::Map(entries) => {
+                let slot = self.keys.last_mut().expect("every open map has a key slot");
+                match slot.take() {
+                    Some(key) => entries.push((key, node)),
+                    None => *slot = Some(node),
+                }
+            }
+            Value::Scalar { .. } => unreachable!("scalars are never pushed on the stack"),
+        }
+    }
+
+    fn open(&mut self, value: Value, mark: Marker, anchor: usize) {
+        if matches!(value, Value::Map(_)) {
+            self.keys.push(None);
+        }
+        self.open_anchors.push(anchor);
+        self.stack.push(Node {
+            value,
+            span: span(mark),
+        });
+    }
+
+    fn close(&mut self) {
+        let Some(node) = self.stack.pop() else { return };
+        if matches!(node.value, Value::Map(_)) {
+            self.keys.pop();
+        }
+        let anchor = self.open_anchors.pop().unwrap_or(0);
+        self.push_value(node, anchor);
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let quoted = !matches!(style, TScalarStyle::Plain);
+                let node = Node {
+                    value: Value::Scalar { text, quoted },
+                    span: span(mark),
+                };
+                self.push_value(node, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.open(Value::Seq(Vec::new()), mark, anchor),
+            Event::MappingStart(anchor, _) => self.open(Value::Map(Vec::new()), mark, anchor),
+            Event::SequenceEnd | Event::MappingEnd => self.close(),
+            Event::Alias(anchor) => match self.anchors.get(&anchor).cloned() {
+                Some(node) => self.push_value(node, 0),
+                None => {
+                    self.error.get_or_insert(SyntaxError {
+                        span: span(mark),
+                        message: "alias to an unknown anchor".to_owned(),
+                    });
+                }
+            },
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_know_their_line_and_column() {
+        let root = parse("a: 1\nb:\n  - x\n  - 'y'\n").unwrap().unwrap();
+        let Value::Map(entries) = &root.value else { panic!("not a map") };
+        assert_eq!(entries[0].0.span, Span { line: 1, column: 1 });
+        assert_eq!(entries[1].0.span, Span { line: 2, column: 1 });
+        let Value::Seq(items) = &entries[1].1.value else { panic!("not a list") };
+        assert_eq!(items[1].span, Span { line: 4, column: 5 });
+    }
+
+    #[test]
+    fn plain_scalars_are_typed_and_quoted_ones_are_strings() {
+        let root = parse("[200, '200', true, ~, 1.5, hello, 1e3, 0x1]").unwrap().unwrap();
+        assert_eq!(root.to_json(), serde_json::json!([200, "200", true, null, 1.5, "hello", 1000.0, "0x1"]));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(error.span.line >= 1, "{error:?}");
+    }
+
+    #[test]
+    fn aliases_copy_their_anchor() {
+        let root = parse("a: &x {k: 1}\nb: *x\n").unwrap().unwrap();
+        assert_eq!(root.to_json(), serde_json::json!({"a": {"k": 1}, "b": {"k": 1}}));
+    }
+}
