@@ -61,7 +61,10 @@ impl Sink {
     /// consumer: like NATS, we drop the message and log it rather than
     /// stall every publisher. Returns `false` once the subscriber is gone.
     pub fn deliver(&self, message: Message) -> bool {
-        match self.tx.try_send(Delivery { tag: self.tag, message }) {
+        match self.tx.try_send(Delivery {
+            tag: self.tag,
+            message,
+        }) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(delivery)) => {
                 tracing::warn!(subject = %delivery.message.subject, "slow consumer: message dropped");
@@ -136,7 +139,11 @@ pub enum BusError {
 pub trait Bus: Clone + Send + Sync + 'static {
     /// Publishes `value` on `subject` to every matching subscription (one
     /// per queue group).
-    fn publish(&self, subject: String, value: Arc<Value>) -> impl Future<Output = Result<(), BusError>> + Send;
+    fn publish(
+        &self,
+        subject: String,
+        value: Arc<Value>,
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
 
     /// Delivers every message matching `pattern` to `sink`. Subscriptions
     /// that share a `queue` name split the messages between them: each

@@ -59,7 +59,11 @@ impl Node {
             [] => self.exact.push(entry),
             [">"] => self.rest.push(entry),
             ["*", others @ ..] => self.any.get_or_insert_default().insert(others, entry),
-            [first, others @ ..] => self.literal.entry((*first).into()).or_default().insert(others, entry),
+            [first, others @ ..] => self
+                .literal
+                .entry((*first).into())
+                .or_default()
+                .insert(others, entry),
         }
     }
 
@@ -69,17 +73,28 @@ impl Node {
             [] => self.exact.retain(|e| e.id != id),
             [">"] => self.rest.retain(|e| e.id != id),
             ["*", others @ ..] => {
-                if self.any.as_mut().is_some_and(|child| child.remove(others, id)) {
+                if self
+                    .any
+                    .as_mut()
+                    .is_some_and(|child| child.remove(others, id))
+                {
                     self.any = None;
                 }
             }
             [first, others @ ..] => {
-                if self.literal.get_mut(*first).is_some_and(|child| child.remove(others, id)) {
+                if self
+                    .literal
+                    .get_mut(*first)
+                    .is_some_and(|child| child.remove(others, id))
+                {
                     self.literal.remove(*first);
                 }
             }
         }
-        self.literal.is_empty() && self.any.is_none() && self.exact.is_empty() && self.rest.is_empty()
+        self.literal.is_empty()
+            && self.any.is_none()
+            && self.exact.is_empty()
+            && self.rest.is_empty()
     }
 }
 
@@ -92,7 +107,11 @@ impl MemoryBus {
 
     fn deliver(&self, subject: &str, value: Arc<Value>) {
         let tokens: Vec<&str> = subject.split('.').collect();
-        let tree = self.inner.tree.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tree = self
+            .inner
+            .tree
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut matched = Vec::new();
         tree.collect(&tokens, &mut matched);
         if matched.is_empty() {
@@ -114,7 +133,10 @@ impl MemoryBus {
             }
         }
         for (_, members) in groups {
-            let live: Vec<&Entry> = members.into_iter().filter(|e| !e.sink.is_closed()).collect();
+            let live: Vec<&Entry> = members
+                .into_iter()
+                .filter(|e| !e.sink.is_closed())
+                .collect();
             if live.is_empty() {
                 continue;
             }
@@ -131,7 +153,12 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
-    async fn subscribe(&self, pattern: &str, queue: Option<&str>, sink: Sink) -> Result<Subscription, BusError> {
+    async fn subscribe(
+        &self,
+        pattern: &str,
+        queue: Option<&str>,
+        sink: Sink,
+    ) -> Result<Subscription, BusError> {
         check_pattern(pattern)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let tokens: Vec<&str> = pattern.split('.').collect();
@@ -140,7 +167,11 @@ impl Bus for MemoryBus {
             queue: queue.map(Arc::from),
             sink,
         };
-        let mut tree = self.inner.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tree = self
+            .inner
+            .tree
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         tree.insert(&tokens, entry);
         drop(tree);
 
@@ -149,7 +180,10 @@ impl Bus for MemoryBus {
         Ok(Subscription::new(move || {
             let Some(inner) = inner.upgrade() else { return };
             let tokens: Vec<&str> = pattern.split('.').collect();
-            let mut tree = inner.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut tree = inner
+                .tree
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             tree.remove(&tokens, id);
         }))
     }
@@ -179,10 +213,16 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1024);
         let mut subscriptions = Vec::new();
         for (tag, pattern) in patterns.iter().enumerate() {
-            subscriptions.push(bus.subscribe(pattern, None, Sink::new(tx.clone(), tag)).await.unwrap());
+            subscriptions.push(
+                bus.subscribe(pattern, None, Sink::new(tx.clone(), tag))
+                    .await
+                    .unwrap(),
+            );
         }
         for subject in subjects {
-            bus.publish(subject.to_owned(), Arc::new(json!(1))).await.unwrap();
+            bus.publish(subject.to_owned(), Arc::new(json!(1)))
+                .await
+                .unwrap();
             let mut got: Vec<usize> = drain(&mut rx).into_iter().map(|(tag, _)| tag).collect();
             got.sort_unstable();
             let expected: Vec<usize> = (0..patterns.len())
@@ -196,7 +236,10 @@ mod tests {
     async fn subscribers_share_the_value_without_copying_it() {
         let bus = MemoryBus::new();
         let (tx, mut rx) = mpsc::channel(8);
-        let _one = bus.subscribe("a", None, Sink::new(tx.clone(), 0)).await.unwrap();
+        let _one = bus
+            .subscribe("a", None, Sink::new(tx.clone(), 0))
+            .await
+            .unwrap();
         let _two = bus.subscribe("a", None, Sink::new(tx, 1)).await.unwrap();
         let value = Arc::new(json!({"big": "value"}));
         bus.publish("a".to_owned(), value.clone()).await.unwrap();
@@ -209,26 +252,47 @@ mod tests {
     async fn dropping_a_subscription_unsubscribes() {
         let bus = MemoryBus::new();
         let (tx, mut rx) = mpsc::channel(8);
-        let keep = bus.subscribe("a.*", None, Sink::new(tx.clone(), 0)).await.unwrap();
+        let keep = bus
+            .subscribe("a.*", None, Sink::new(tx.clone(), 0))
+            .await
+            .unwrap();
         let gone = bus.subscribe("a.*", None, Sink::new(tx, 1)).await.unwrap();
         drop(gone);
-        bus.publish("a.b".to_owned(), Arc::new(json!(null))).await.unwrap();
+        bus.publish("a.b".to_owned(), Arc::new(json!(null)))
+            .await
+            .unwrap();
         assert_eq!(drain(&mut rx), [(0, "a.b".to_owned())]);
         drop(keep);
-        bus.publish("a.b".to_owned(), Arc::new(json!(null))).await.unwrap();
+        bus.publish("a.b".to_owned(), Arc::new(json!(null)))
+            .await
+            .unwrap();
         assert!(drain(&mut rx).is_empty());
-        assert!(bus.inner.tree.read().unwrap().literal.is_empty(), "empty branches are pruned");
+        assert!(
+            bus.inner.tree.read().unwrap().literal.is_empty(),
+            "empty branches are pruned"
+        );
     }
 
     #[tokio::test]
     async fn a_queue_group_gets_each_message_once_and_spreads_them() {
         let bus = MemoryBus::new();
         let (tx, mut rx) = mpsc::channel(1024);
-        let _a = bus.subscribe("job.*", Some("workers"), Sink::new(tx.clone(), 0)).await.unwrap();
-        let _b = bus.subscribe("job.*", Some("workers"), Sink::new(tx.clone(), 1)).await.unwrap();
-        let _watcher = bus.subscribe("job.>", None, Sink::new(tx, 2)).await.unwrap();
+        let _a = bus
+            .subscribe("job.*", Some("workers"), Sink::new(tx.clone(), 0))
+            .await
+            .unwrap();
+        let _b = bus
+            .subscribe("job.*", Some("workers"), Sink::new(tx.clone(), 1))
+            .await
+            .unwrap();
+        let _watcher = bus
+            .subscribe("job.>", None, Sink::new(tx, 2))
+            .await
+            .unwrap();
         for n in 0..100 {
-            bus.publish(format!("job.{n}"), Arc::new(json!(n))).await.unwrap();
+            bus.publish(format!("job.{n}"), Arc::new(json!(n)))
+                .await
+                .unwrap();
         }
         let seen = drain(&mut rx);
         let count = |tag| seen.iter().filter(|(t, _)| *t == tag).count();
@@ -241,9 +305,21 @@ mod tests {
     async fn invalid_subjects_and_patterns_are_refused() {
         let bus = MemoryBus::new();
         let (tx, _rx) = mpsc::channel(1);
-        let error = bus.publish("a..b".to_owned(), Arc::new(json!(1))).await.unwrap_err();
-        assert_eq!(error.to_string(), "invalid subject `a..b`: it has an empty token");
-        let error = bus.subscribe("a.>.b", None, Sink::new(tx, 0)).await.unwrap_err();
-        assert_eq!(error.to_string(), "invalid subject `a.>.b`: `>` must be the last token");
+        let error = bus
+            .publish("a..b".to_owned(), Arc::new(json!(1)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid subject `a..b`: it has an empty token"
+        );
+        let error = bus
+            .subscribe("a.>.b", None, Sink::new(tx, 0))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid subject `a.>.b`: `>` must be the last token"
+        );
     }
 }

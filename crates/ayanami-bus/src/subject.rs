@@ -79,7 +79,11 @@ mod tests {
             ("a.>", "a", false),
             (">", "a", true),
             (">", "a.b.c", true),
-            ("*.srvc.cmd.figlet.in.>", "0f.srvc.cmd.figlet.in.input", true),
+            (
+                "*.srvc.cmd.figlet.in.>",
+                "0f.srvc.cmd.figlet.in.input",
+                true,
+            ),
             ("*.srvc.cmd.figlet.in.>", "0f.srvc.cmd.figlet.in", false),
             ("*.*.>", "a.b", false),
             ("a*", "ab", false),

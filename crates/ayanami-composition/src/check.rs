@@ -29,25 +29,52 @@ fn check_flow(composition: &Composition, flow: &Flow, d: &mut Decoder) {
         .inputs
         .iter()
         .map(String::as_str)
-        .chain(flow.wirings.iter().filter(|w| w.sets_var()).map(|w| w.var.as_str()))
+        .chain(
+            flow.wirings
+                .iter()
+                .filter(|w| w.sets_var())
+                .map(|w| w.var.as_str()),
+        )
         .collect();
     for wiring in &flow.wirings {
         check_wiring(composition, flow, wiring, &settable, d);
     }
+    check_calls_complete(composition, flow, d);
     for output in &flow.outputs {
         if !settable.contains(output.as_str()) {
-            d.error(flow.span, format!("output `{output}` of flow `{}` is never set by a wiring", flow.name));
+            d.error(
+                flow.span,
+                format!(
+                    "output `{output}` of flow `{}` is never set by a wiring",
+                    flow.name
+                ),
+            );
         }
     }
 }
 
-fn check_wiring(composition: &Composition, flow: &Flow, w: &Wiring, settable: &HashSet<&str>, d: &mut Decoder) {
+fn check_wiring(
+    composition: &Composition,
+    flow: &Flow,
+    w: &Wiring,
+    settable: &HashSet<&str>,
+    d: &mut Decoder,
+) {
     let name = &flow.name;
     if !w.sets_var() && w.to.is_empty() {
-        d.error(w.span, format!("the wiring of `{}` in flow `{name}` does nothing; give it `from`, `value` or `to`", w.var));
+        d.error(
+            w.span,
+            format!(
+                "the wiring of `{}` in flow `{name}` does nothing; give it `from`, `value` or `to`",
+                w.var
+            ),
+        );
     }
     if w.apply.is_some() && !w.sets_var() {
-        d.error(w.span, format!("`apply` in flow `{name}` needs a value to apply to; add `from` or `value`"));
+        d.error(
+            w.span,
+            format!("`apply` in flow `{name}` needs a value to apply to; add `from` or `value`"),
+        );
     }
     if !w.sets_var() && !is_set(&w.var, settable) {
         d.error(w.span, format!("variable `{}` in flow `{name}` is never set; set it with `from` or `value`, or make it an input", w.var));
@@ -63,9 +90,47 @@ fn check_wiring(composition: &Composition, flow: &Flow, w: &Wiring, settable: &H
             None => unknown_function(composition, name, service, function, w.span, d),
             Some(f) if f.inputs.len() != 1 || f.outputs.len() != 1 => d.error(
                 w.span,
-                format!("`apply: {service}.{function}` needs a function with one input and one output"),
+                format!(
+                    "`apply: {service}.{function}` needs a function with one input and one output"
+                ),
             ),
             Some(_) => {}
+        }
+    }
+}
+
+/// A call starts only once all of the function's inputs are there, so a
+/// flow that feeds some of them must feed all.
+fn check_calls_complete(composition: &Composition, flow: &Flow, d: &mut Decoder) {
+    let mut fed: Vec<((&str, &str), Vec<&str>, Span)> = Vec::new();
+    for wiring in &flow.wirings {
+        for to in &wiring.to {
+            let (Some(function), Direction::In) = (to.function(), to.direction()) else {
+                continue;
+            };
+            let input = to.var().map_or("", |v| v.split('.').next().unwrap_or(v));
+            match fed.iter_mut().find(|(f, _, _)| *f == function) {
+                Some((_, inputs, _)) => inputs.push(input),
+                None => fed.push((function, vec![input], wiring.span)),
+            }
+        }
+    }
+    for ((service, name), inputs, span) in fed {
+        let Some(function) = composition.function(service, name) else {
+            continue;
+        };
+        if let Some(missing) = function
+            .inputs
+            .iter()
+            .find(|i| !inputs.contains(&i.as_str()))
+        {
+            d.error(
+                span,
+                format!(
+                    "flow `{}` calls `{service}.{name}` but never publishes its input `{missing}`",
+                    flow.name
+                ),
+            );
         }
     }
 }
@@ -77,34 +142,71 @@ fn is_set(var: &str, settable: &HashSet<&str>) -> bool {
         if settable.contains(prefix) {
             return true;
         }
-        let Some((parent, _)) = prefix.rsplit_once('.') else { return false };
+        let Some((parent, _)) = prefix.rsplit_once('.') else {
+            return false;
+        };
         prefix = parent;
     }
 }
 
-fn unknown_function(composition: &Composition, flow: &str, service: &str, function: &str, span: Span, d: &mut Decoder) {
+fn unknown_function(
+    composition: &Composition,
+    flow: &str,
+    service: &str,
+    function: &str,
+    span: Span,
+    d: &mut Decoder,
+) {
     if composition.service(service).is_none() {
-        d.error(span, format!("unknown service `{service}` in flow `{flow}`"));
+        d.error(
+            span,
+            format!("unknown service `{service}` in flow `{flow}`"),
+        );
     } else {
-        d.error(span, format!("unknown function `{function}` in service `{service}` (flow `{flow}`)"));
+        d.error(
+            span,
+            format!("unknown function `{function}` in service `{service}` (flow `{flow}`)"),
+        );
     }
 }
 
-fn check_event(composition: &Composition, flow: &Flow, event: &EventName, role: Role, span: Span, d: &mut Decoder) {
+fn check_event(
+    composition: &Composition,
+    flow: &Flow,
+    event: &EventName,
+    role: Role,
+    span: Span,
+    d: &mut Decoder,
+) {
     match event.kind() {
         EventKind::Srvc => check_service_event(composition, flow, event, role, span, d),
         EventKind::Flow => {
             let target = &event.head()[0];
             if composition.flow(target).is_none() {
-                d.error(span, format!("unknown flow `{target}` in event `{event}` of flow `{}`", flow.name));
+                d.error(
+                    span,
+                    format!(
+                        "unknown flow `{target}` in event `{event}` of flow `{}`",
+                        flow.name
+                    ),
+                );
             }
         }
         EventKind::Trig => check_trigger_event(composition, event, role, span, d),
     }
 }
 
-fn check_service_event(composition: &Composition, flow: &Flow, event: &EventName, role: Role, span: Span, d: &mut Decoder) {
-    let Some((service, function)) = event.function() else { return };
+fn check_service_event(
+    composition: &Composition,
+    flow: &Flow,
+    event: &EventName,
+    role: Role,
+    span: Span,
+    d: &mut Decoder,
+) {
+    let Some((service, function)) = event.function() else {
+        return;
+    };
     let Some(f) = composition.function(service, function) else {
         unknown_function(composition, &flow.name, service, function, span, d);
         return;
@@ -125,15 +227,36 @@ fn check_service_event(composition: &Composition, flow: &Flow, event: &EventName
     };
     if let Some(var) = var {
         if !names.iter().any(|n| n == var) {
-            let known = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-            d.error(span, format!("function `{service}.{function}` has no {side} `{var}`; its {side}s are {known}"));
+            let known = names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            d.error(
+                span,
+                format!(
+                    "function `{service}.{function}` has no {side} `{var}`; its {side}s are {known}"
+                ),
+            );
         }
     } else if role == Role::To {
-        d.error(span, format!("name the input of `{service}.{function}` in `{event}`, as in `{event}.{}`", f.inputs.first().map_or("input", String::as_str)));
+        d.error(
+            span,
+            format!(
+                "name the input of `{service}.{function}` in `{event}`, as in `{event}.{}`",
+                f.inputs.first().map_or("input", String::as_str)
+            ),
+        );
     }
 }
 
-fn check_trigger_event(composition: &Composition, event: &EventName, role: Role, span: Span, d: &mut Decoder) {
+fn check_trigger_event(
+    composition: &Composition,
+    event: &EventName,
+    role: Role,
+    span: Span,
+    d: &mut Decoder,
+) {
     let trigger = event.head()[0].as_str();
     let expected = match trigger {
         "request" => (Role::From, Direction::Out),
@@ -153,14 +276,25 @@ fn check_trigger_event(composition: &Composition, event: &EventName, role: Role,
         return;
     }
     let base = event.base();
-    let known = composition.gateway.iter().flat_map(|g| &g.routes).any(|route| {
-        route.methods.iter().any(|m| {
-            let own = if trigger == "request" { route.request_event(m) } else { route.response_event(m) };
-            own == base
-        })
-    });
+    let known = composition
+        .gateway
+        .iter()
+        .flat_map(|g| &g.routes)
+        .any(|route| {
+            route.methods.iter().any(|m| {
+                let own = if trigger == "request" {
+                    route.request_event(m)
+                } else {
+                    route.response_event(m)
+                };
+                own == base
+            })
+        });
     if !known {
-        d.error(span, format!("no gateway route has the event `{base}`; add its route to `gateway.routes`"));
+        d.error(
+            span,
+            format!("no gateway route has the event `{base}`; add its route to `gateway.routes`"),
+        );
         return;
     }
     if trigger == "response" {
@@ -172,28 +306,47 @@ fn check_trigger_event(composition: &Composition, event: &EventName, role: Role,
 }
 
 fn check_gateway(composition: &Composition, d: &mut Decoder) {
-    let Some(gateway) = &composition.gateway else { return };
+    let Some(gateway) = &composition.gateway else {
+        return;
+    };
     let mut seen = HashSet::new();
     let wired = |event: &EventName, role: Role| {
-        composition.flows.iter().flat_map(|f| &f.wirings).any(|w| match role {
-            Role::From => w.from.as_ref().is_some_and(|from| from.base() == *event),
-            Role::To => w.to.iter().any(|to| to.base() == *event),
-        })
+        composition
+            .flows
+            .iter()
+            .flat_map(|f| &f.wirings)
+            .any(|w| match role {
+                Role::From => w.from.as_ref().is_some_and(|from| from.base() == *event),
+                Role::To => w.to.iter().any(|to| to.base() == *event),
+            })
     };
     for route in &gateway.routes {
         for method in &route.methods {
             let path = &route.path;
             if !seen.insert((route.request_event(method), method)) {
-                d.error(route.span, format!("route `{method} {path}` is declared twice"));
+                d.error(
+                    route.span,
+                    format!("route `{method} {path}` is declared twice"),
+                );
                 continue;
             }
             let request = route.request_event(method);
             if !wired(&request, Role::From) {
-                d.error(route.span, format!("route `{method} {path}` starts no flow; wire `from: {request}` in a flow"));
+                d.error(
+                    route.span,
+                    format!(
+                        "route `{method} {path}` starts no flow; wire `from: {request}` in a flow"
+                    ),
+                );
             }
             let response = route.response_event(method);
             if !wired(&response, Role::To) {
-                d.error(route.span, format!("no flow answers route `{method} {path}`; publish to `{response}.content`"));
+                d.error(
+                    route.span,
+                    format!(
+                        "no flow answers route `{method} {path}`; publish to `{response}.content`"
+                    ),
+                );
             }
         }
     }

@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ayanami_event::{EventName, is_name, is_var_path, parse_route};
+use ayanami_event::{EventKind, EventName, is_name, is_var_path, parse_route};
 
-use crate::model::{Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word};
+use crate::model::{
+    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word,
+};
 use crate::yaml::{Node, Value};
 use crate::{Diagnostic, defaults};
 
@@ -32,8 +34,15 @@ impl Decoder {
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if !allowed.contains(&name) {
-                let expected = allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-                self.error(key.span, format!("unknown key `{name}` in {what}; expected one of {expected}"));
+                let expected = allowed
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.error(
+                    key.span,
+                    format!("unknown key `{name}` in {what}; expected one of {expected}"),
+                );
             } else if fields.insert(name, value).is_some() {
                 self.error(key.span, format!("key `{name}` appears twice in {what}"));
             }
@@ -46,7 +55,10 @@ impl Decoder {
             Value::Map(entries) => Some(entries),
             Value::Scalar { text, .. } if text.is_empty() => Some(&[]),
             _ => {
-                self.error(node.span, format!("{what} must be a map, not {}", node.describe()));
+                self.error(
+                    node.span,
+                    format!("{what} must be a map, not {}", node.describe()),
+                );
                 None
             }
         }
@@ -56,7 +68,10 @@ impl Decoder {
         match &node.value {
             Value::Scalar { text, .. } => Some(text.clone()),
             _ => {
-                self.error(node.span, format!("{what} must be a string, not {}", node.describe()));
+                self.error(
+                    node.span,
+                    format!("{what} must be a string, not {}", node.describe()),
+                );
                 None
             }
         }
@@ -77,17 +92,26 @@ impl Decoder {
     fn names(&mut self, node: Option<&Node>, what: &str) -> Vec<String> {
         let Some(node) = node else { return Vec::new() };
         let Value::Seq(items) = &node.value else {
-            self.error(node.span, format!("{what} must be a list of names, not {}", node.describe()));
+            self.error(
+                node.span,
+                format!("{what} must be a list of names, not {}", node.describe()),
+            );
             return Vec::new();
         };
-        items.iter().filter_map(|item| self.name(item, what)).collect()
+        items
+            .iter()
+            .filter_map(|item| self.name(item, what))
+            .collect()
     }
 
     fn duration(&mut self, node: Option<&Node>, what: &str, default: Duration) -> Duration {
         let Some(node) = node else { return default };
         let parsed = node.as_str().and_then(parse_duration);
         parsed.unwrap_or_else(|| {
-            self.error(node.span, format!("{what} must be a duration such as `500ms`, `30s` or `2m`"));
+            self.error(
+                node.span,
+                format!("{what} must be a duration such as `500ms`, `30s` or `2m`"),
+            );
             default
         })
     }
@@ -101,19 +125,29 @@ impl Decoder {
             flows: Vec::new(),
         };
         let Some(root) = root else {
-            self.error(Span { line: 1, column: 1 }, "the composition is empty; it needs at least `name`");
+            self.error(
+                Span { line: 1, column: 1 },
+                "the composition is empty; it needs at least `name`",
+            );
             return composition;
         };
-        let Some(fields) = self.fields(root, "the composition", &["name", "gateway", "services", "flows"]) else {
+        let Some(fields) = self.fields(
+            root,
+            "the composition",
+            &["name", "gateway", "services", "flows"],
+        ) else {
             return composition;
         };
         match fields.get("name") {
-            Some(node) => composition.name = self.name(node, "the project name").unwrap_or_default(),
+            Some(node) => {
+                composition.name = self.name(node, "the project name").unwrap_or_default()
+            }
             None => self.error(root.span, "the composition needs a `name`"),
         }
         composition.gateway = fields.get("gateway").and_then(|node| self.gateway(node));
         if let Some(node) = fields.get("services") {
-            composition.services = self.named_map(node, "`services`", |d, name, node| d.service(name, node));
+            composition.services =
+                self.named_map(node, "`services`", |d, name, node| d.service(name, node));
         }
         if let Some(node) = fields.get("flows") {
             composition.flows = self.named_map(node, "`flows`", |d, name, node| d.flow(name, node));
@@ -127,11 +161,15 @@ impl Decoder {
         what: &str,
         mut decode: impl FnMut(&mut Self, String, &Node) -> Option<T>,
     ) -> Vec<T> {
-        let Some(entries) = self.entries(node, what) else { return Vec::new() };
+        let Some(entries) = self.entries(node, what) else {
+            return Vec::new();
+        };
         let mut seen = Vec::new();
         let mut items = Vec::new();
         for (key, value) in entries {
-            let Some(name) = self.name(key, "a name") else { continue };
+            let Some(name) = self.name(key, "a name") else {
+                continue;
+            };
             if seen.contains(&name) {
                 self.error(key.span, format!("`{name}` appears twice in {what}"));
                 continue;
@@ -143,32 +181,55 @@ impl Decoder {
     }
 
     fn gateway(&mut self, node: &Node) -> Option<Gateway> {
-        let fields = self.fields(node, "`gateway`", &["port", "timeout", "max_body", "routes"])?;
+        let fields = self.fields(
+            node,
+            "`gateway`",
+            &["port", "timeout", "max_body", "routes"],
+        )?;
         let port = match fields.get("port") {
-            Some(node) => node.as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| {
-                self.error(node.span, "`port` of the gateway must be a number from 0 to 65535");
-                defaults::PORT
-            }),
+            Some(node) => node
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| {
+                    self.error(
+                        node.span,
+                        "`port` of the gateway must be a number from 0 to 65535",
+                    );
+                    defaults::PORT
+                }),
             None => defaults::PORT,
         };
         let max_body = match fields.get("max_body") {
             Some(node) => node.as_str().and_then(parse_size).unwrap_or_else(|| {
-                self.error(node.span, "`max_body` must be a size such as `1048576`, `512KiB` or `2MiB`");
+                self.error(
+                    node.span,
+                    "`max_body` must be a size such as `1048576`, `512KiB` or `2MiB`",
+                );
                 defaults::MAX_BODY
             }),
             None => defaults::MAX_BODY,
         };
         let routes = match fields.get("routes") {
-            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|item| self.route(item)).collect(),
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => items.iter().filter_map(|item| self.route(item)).collect(),
             Some(other) => {
-                self.error(other.span, format!("`routes` must be a list, not {}", other.describe()));
+                self.error(
+                    other.span,
+                    format!("`routes` must be a list, not {}", other.describe()),
+                );
                 Vec::new()
             }
             None => Vec::new(),
         };
         Some(Gateway {
             port,
-            timeout: self.duration(fields.get("timeout").copied(), "`timeout`", defaults::TIMEOUT),
+            timeout: self.duration(
+                fields.get("timeout").copied(),
+                "`timeout`",
+                defaults::TIMEOUT,
+            ),
             max_body,
             routes,
         })
@@ -202,7 +263,13 @@ impl Decoder {
         }
         const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
         if let Some(bad) = methods.iter().find(|m| !KNOWN.contains(&m.as_str())) {
-            self.error(node.span, format!("unknown method `{bad}` in route `{path}`; use one of {}", KNOWN.join(", ")));
+            self.error(
+                node.span,
+                format!(
+                    "unknown method `{bad}` in route `{path}`; use one of {}",
+                    KNOWN.join(", ")
+                ),
+            );
             return None;
         }
         Some(Route {
@@ -217,9 +284,11 @@ impl Decoder {
         let what = format!("service `{name}`");
         let fields = self.fields(node, &what, &["functions"])?;
         let functions = match fields.get("functions") {
-            Some(node) => self.named_map(node, &format!("the functions of {what}"), |d, function, node| {
-                d.function(&name, function, node)
-            }),
+            Some(node) => self.named_map(
+                node,
+                &format!("the functions of {what}"),
+                |d, function, node| d.function(&name, function, node),
+            ),
             None => Vec::new(),
         };
         Some(Service { name, functions })
@@ -230,7 +299,10 @@ impl Decoder {
         let allowed = ["kind", "run", "inputs", "outputs", "timeout", "env"];
         let fields = self.fields(node, &what, &allowed)?;
         let Some(run) = fields.get("run") else {
-            self.error(node.span, format!("{what} needs `run`: the command it runs"));
+            self.error(
+                node.span,
+                format!("{what} needs `run`: the command it runs"),
+            );
             return None;
         };
         let run_text = self.string(run, "`run`")?;
@@ -251,7 +323,10 @@ impl Decoder {
             }
             Some(other) => {
                 let span = fields["kind"].span;
-                self.error(span, format!("unknown kind `{other}` of {what}; use `cmd` or `exec`"));
+                self.error(
+                    span,
+                    format!("unknown kind `{other}` of {what}; use `cmd` or `exec`"),
+                );
                 return None;
             }
             None => {
@@ -268,7 +343,11 @@ impl Decoder {
             kind,
             inputs,
             outputs,
-            timeout: self.duration(fields.get("timeout").copied(), "`timeout`", defaults::FUNCTION_TIMEOUT),
+            timeout: self.duration(
+                fields.get("timeout").copied(),
+                "`timeout`",
+                defaults::FUNCTION_TIMEOUT,
+            ),
             env,
             span: node.span,
         })
@@ -276,8 +355,14 @@ impl Decoder {
 
     fn env(&mut self, node: &Node, what: &str) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
-        for (key, value) in self.entries(node, &format!("`env` of {what}")).unwrap_or_default() {
-            let (Some(key), Some(value)) = (self.string(key, "a variable name"), self.string(value, "a value")) else {
+        for (key, value) in self
+            .entries(node, &format!("`env` of {what}"))
+            .unwrap_or_default()
+        {
+            let (Some(key), Some(value)) = (
+                self.string(key, "a variable name"),
+                self.string(value, "a value"),
+            ) else {
                 continue;
             };
             env.insert(key, value);
@@ -299,7 +384,13 @@ impl Decoder {
         }
     }
 
-    fn template(&mut self, what: &str, run: &str, span: Span, inputs: &mut Vec<String>) -> Option<Vec<Word>> {
+    fn template(
+        &mut self,
+        what: &str,
+        run: &str,
+        span: Span,
+        inputs: &mut Vec<String>,
+    ) -> Option<Vec<Word>> {
         let words = self.argv(what, run, span)?;
         let declared = !inputs.is_empty();
         let mut argv = Vec::with_capacity(words.len());
@@ -314,7 +405,10 @@ impl Decoder {
             for piece in &pieces {
                 let Piece::Input(input) = piece else { continue };
                 if declared && !inputs.contains(input) {
-                    self.error(span, format!("`${input}` in `run` of {what} is not one of its inputs"));
+                    self.error(
+                        span,
+                        format!("`${input}` in `run` of {what} is not one of its inputs"),
+                    );
                 } else if !inputs.contains(input) {
                     inputs.push(input.clone());
                 }
@@ -322,7 +416,12 @@ impl Decoder {
             argv.push(Word(pieces));
         }
         if inputs.is_empty() {
-            self.error(span, format!("`run` of {what} names no input; pass one as `$name`, as in `figlet $input`"));
+            self.error(
+                span,
+                format!(
+                    "`run` of {what} names no input; pass one as `$name`, as in `figlet $input`"
+                ),
+            );
         }
         Some(argv)
     }
@@ -331,18 +430,58 @@ impl Decoder {
         let what = format!("flow `{name}`");
         let fields = self.fields(node, &what, &["inputs", "outputs", "timeout", "wirings"])?;
         let wirings = match fields.get("wirings") {
-            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|w| self.wiring(&what, w)).collect(),
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => items.iter().filter_map(|w| self.wiring(&what, w)).collect(),
             Some(other) => {
-                self.error(other.span, format!("`wirings` of {what} must be a list, not {}", other.describe()));
+                self.error(
+                    other.span,
+                    format!(
+                        "`wirings` of {what} must be a list, not {}",
+                        other.describe()
+                    ),
+                );
                 Vec::new()
             }
             None => Vec::new(),
         };
+        let mut inputs = self.names(fields.get("inputs").copied(), "an input");
+        if !fields.contains_key("inputs") {
+            // Without a list, a flow's inputs are what its triggers set.
+            let triggered = wirings
+                .iter()
+                .filter(|w: &&Wiring| w.from.as_ref().is_some_and(|e| e.kind() == EventKind::Trig));
+            inputs.extend(triggered.map(|w| w.var.clone()));
+        }
+        if inputs.is_empty() {
+            self.error(node.span, format!("{what} has no inputs, so nothing can start it; list `inputs` or wire one `from` a trigger"));
+        }
+        let mut outputs = self.names(fields.get("outputs").copied(), "an output");
+        if !fields.contains_key("outputs") {
+            // Without a list, a flow's outputs are what it answers a trigger with.
+            let answers = wirings
+                .iter()
+                .filter(|w| w.to.iter().any(|e| e.kind() == EventKind::Trig));
+            outputs.extend(answers.map(|w| w.var.clone()));
+        }
+        if outputs.is_empty() {
+            self.error(
+                node.span,
+                format!(
+                    "{what} has no outputs, so it would end as soon as it starts; list `outputs`"
+                ),
+            );
+        }
         Some(Flow {
             name,
-            inputs: self.names(fields.get("inputs").copied(), "an input"),
-            outputs: self.names(fields.get("outputs").copied(), "an output"),
-            timeout: self.duration(fields.get("timeout").copied(), "`timeout`", defaults::TIMEOUT),
+            inputs,
+            outputs,
+            timeout: self.duration(
+                fields.get("timeout").copied(),
+                "`timeout`",
+                defaults::TIMEOUT,
+            ),
             wirings,
             span: node.span,
         })
@@ -352,24 +491,40 @@ impl Decoder {
         let what = format!("a wiring of {flow}");
         let fields = self.fields(node, &what, &["from", "var", "value", "apply", "to"])?;
         let Some(var_node) = fields.get("var") else {
-            self.error(node.span, format!("{what} needs `var`: the variable it sets or publishes"));
+            self.error(
+                node.span,
+                format!("{what} needs `var`: the variable it sets or publishes"),
+            );
             return None;
         };
         let var = self.string(var_node, "`var`")?;
         if !is_var_path(&var) {
-            self.error(var_node.span, format!("variable `{var}` must be names joined by `.`, such as `request.form.text`"));
+            self.error(
+                var_node.span,
+                format!(
+                    "variable `{var}` must be names joined by `.`, such as `request.form.text`"
+                ),
+            );
         }
         let from = fields.get("from").and_then(|n| self.event(n));
         let to = match fields.get("to") {
-            Some(Node { value: Value::Seq(items), .. }) => items.iter().filter_map(|n| self.event(n)).collect(),
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => items.iter().filter_map(|n| self.event(n)).collect(),
             Some(node) => self.event(node).into_iter().collect(),
             None => Vec::new(),
         };
         let apply = fields.get("apply").and_then(|node| {
             let text = self.string(node, "`apply`")?;
-            let parsed = text.split_once('.').filter(|(s, f)| is_name(s) && is_name(f));
+            let parsed = text
+                .split_once('.')
+                .filter(|(s, f)| is_name(s) && is_name(f));
             if parsed.is_none() {
-                self.error(node.span, format!("`apply` must name a function as `service.function`, not `{text}`"));
+                self.error(
+                    node.span,
+                    format!("`apply` must name a function as `service.function`, not `{text}`"),
+                );
             }
             parsed.map(|(s, f)| (s.to_owned(), f.to_owned()))
         });
@@ -413,11 +568,15 @@ fn split_template(word: &str) -> Result<Vec<Piece>, String> {
             rest = next;
             continue;
         } else {
-            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
         if !is_name(name) {
-            return Err(format!("`$` must be followed by an input name in `{word}`; write `$$` for a literal `$`"));
+            return Err(format!(
+                "`$` must be followed by an input name in `{word}`; write `$$` for a literal `$`"
+            ));
         }
         if !text.is_empty() {
             pieces.push(Piece::Text(std::mem::take(&mut text)));
@@ -434,7 +593,9 @@ fn split_template(word: &str) -> Result<Vec<Piece>, String> {
 
 /// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
 fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let number: f64 = text[..split].parse().ok()?;
     let seconds = match text[split..].trim() {
         "" | "s" => number,
@@ -448,7 +609,9 @@ fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Parses `1048576`, `512KiB`, `2MiB`, `1MB` and the like into bytes.
 fn parse_size(text: &str) -> Option<usize> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let number: usize = text[..split].parse().ok()?;
     let unit = match text[split..].trim() {
         "" | "B" => 1,
@@ -472,8 +635,14 @@ mod tests {
         let input = |n: &str| Piece::Input(n.to_owned());
         let text = |t: &str| Piece::Text(t.to_owned());
         assert_eq!(split_template("$input").unwrap(), [input("input")]);
-        assert_eq!(split_template("--text=${a}x").unwrap(), [text("--text="), input("a"), text("x")]);
-        assert_eq!(split_template("$a-$b").unwrap(), [input("a"), text("-"), input("b")]);
+        assert_eq!(
+            split_template("--text=${a}x").unwrap(),
+            [text("--text="), input("a"), text("x")]
+        );
+        assert_eq!(
+            split_template("$a-$b").unwrap(),
+            [input("a"), text("-"), input("b")]
+        );
         assert_eq!(split_template("cost:$$5").unwrap(), [text("cost:$5")]);
         assert_eq!(split_template("").unwrap(), [text("")]);
         assert!(split_template("${a").is_err());

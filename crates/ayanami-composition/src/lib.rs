@@ -18,7 +18,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
-pub use model::{Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word};
+pub use model::{
+    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word,
+};
 
 /// The file name of a composition inside a project folder.
 pub const FILE_NAME: &str = "ayanami.yaml";
@@ -74,7 +76,13 @@ impl fmt::Display for CompositionError {
                     if index > 0 {
                         writeln!(f)?;
                     }
-                    write!(f, "{}:{}:{}: {message}", path.display(), span.line, span.column)?;
+                    write!(
+                        f,
+                        "{}:{}:{}: {message}",
+                        path.display(),
+                        span.line,
+                        span.column
+                    )?;
                 }
                 Ok(())
             }
@@ -98,12 +106,18 @@ impl std::error::Error for CompositionError {
 /// [`CompositionError::Read`] when the file cannot be read, and
 /// [`CompositionError::Invalid`] with every mistake found.
 pub fn load(path: &Path) -> Result<Composition, CompositionError> {
-    let file = if path.is_dir() { path.join(FILE_NAME) } else { path.to_owned() };
+    let file = if path.is_dir() {
+        path.join(FILE_NAME)
+    } else {
+        path.to_owned()
+    };
     let text = std::fs::read_to_string(&file).map_err(|source| CompositionError::Read {
         path: file.clone(),
         source,
     })?;
-    let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let dir = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
     parse(&text, &file, dir)
 }
 

@@ -41,7 +41,10 @@ impl Composition {
     /// The function `service.function`.
     #[must_use]
     pub fn function(&self, service: &str, function: &str) -> Option<&Function> {
-        self.service(service)?.functions.iter().find(|f| f.name == function)
+        self.service(service)?
+            .functions
+            .iter()
+            .find(|f| f.name == function)
     }
 
     /// The flow called `name`.

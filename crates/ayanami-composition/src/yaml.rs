@@ -18,7 +18,10 @@ pub(crate) struct Node {
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
     /// A scalar; `quoted` tells `"200"` (a string) from `200` (a number).
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -45,7 +48,10 @@ impl Node {
     pub(crate) fn to_json(&self) -> serde_json::Value {
         match &self.value {
             Value::Scalar { text, quoted: true } => serde_json::Value::String(text.clone()),
-            Value::Scalar { text, quoted: false } => plain_scalar(text),
+            Value::Scalar {
+                text,
+                quoted: false,
+            } => plain_scalar(text),
             Value::Seq(items) => items.iter().map(Node::to_json).collect(),
             Value::Map(entries) => entries
                 .iter()
@@ -67,11 +73,15 @@ fn plain_scalar(text: &str) -> serde_json::Value {
         return int.into();
     }
     let looks_numeric = text.bytes().any(|b| b.is_ascii_digit())
-        && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-    if looks_numeric {
-        if let Some(number) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-            return number.into();
-        }
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+    let number = looks_numeric
+        .then(|| text.parse::<f64>().ok())
+        .flatten()
+        .and_then(serde_json::Number::from_f64);
+    if let Some(number) = number {
+        return number.into();
     }
     serde_json::Value::String(text.to_owned())
 }
@@ -87,10 +97,12 @@ pub(crate) struct SyntaxError {
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|error| SyntaxError {
-        span: span(*error.marker()),
-        message: error.info().to_owned(),
-    })?;
+    parser
+        .load(&mut builder, false)
+        .map_err(|error| SyntaxError {
+            span: span(*error.marker()),
+            message: error.info().to_owned(),
+        })?;
     if let Some(message) = builder.error {
         return Err(message);
     }
@@ -197,17 +209,26 @@ mod tests {
     #[test]
     fn nodes_know_their_line_and_column() {
         let root = parse("a: 1\nb:\n  - x\n  - 'y'\n").unwrap().unwrap();
-        let Value::Map(entries) = &root.value else { panic!("not a map") };
+        let Value::Map(entries) = &root.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].0.span, Span { line: 1, column: 1 });
         assert_eq!(entries[1].0.span, Span { line: 2, column: 1 });
-        let Value::Seq(items) = &entries[1].1.value else { panic!("not a list") };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!("not a list")
+        };
         assert_eq!(items[1].span, Span { line: 4, column: 5 });
     }
 
     #[test]
     fn plain_scalars_are_typed_and_quoted_ones_are_strings() {
-        let root = parse("[200, '200', true, ~, 1.5, hello, 1e3, 0x1]").unwrap().unwrap();
-        assert_eq!(root.to_json(), serde_json::json!([200, "200", true, null, 1.5, "hello", 1000.0, "0x1"]));
+        let root = parse("[200, '200', true, ~, 1.5, hello, 1e3, 0x1]")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            root.to_json(),
+            serde_json::json!([200, "200", true, null, 1.5, "hello", 1000.0, "0x1"])
+        );
     }
 
     #[test]
@@ -219,6 +240,9 @@ mod tests {
     #[test]
     fn aliases_copy_their_anchor() {
         let root = parse("a: &x {k: 1}\nb: *x\n").unwrap().unwrap();
-        assert_eq!(root.to_json(), serde_json::json!({"a": {"k": 1}, "b": {"k": 1}}));
+        assert_eq!(
+            root.to_json(),
+            serde_json::json!({"a": {"k": 1}, "b": {"k": 1}})
+        );
     }
 }

@@ -80,7 +80,10 @@ mod tests {
     fn new_ids_print_as_32_lowercase_hex_digits() {
         let text = Id::new().to_string();
         assert_eq!(text.len(), 32);
-        assert!(text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
     }
 
     #[test]
@@ -93,7 +96,13 @@ mod tests {
 
     #[test]
     fn tokens_that_are_not_ids_are_refused() {
-        for token in ["*", "", "abc", "0123456789abcdef0123456789abcdeg", "urn:uuid:x"] {
+        for token in [
+            "*",
+            "",
+            "abc",
+            "0123456789abcdef0123456789abcdeg",
+            "urn:uuid:x",
+        ] {
             assert!(token.parse::<Id>().is_err(), "{token}");
         }
     }

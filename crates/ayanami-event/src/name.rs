@@ -198,7 +198,9 @@ impl EventName {
         match kind {
             EventKind::Srvc => Some(3),
             EventKind::Flow => Some(2),
-            EventKind::Trig => (3..tokens.len()).find(|&i| Direction::from_token(tokens[i]).is_some()),
+            EventKind::Trig => {
+                (3..tokens.len()).find(|&i| Direction::from_token(tokens[i]).is_some())
+            }
         }
     }
 }
@@ -268,11 +270,41 @@ mod tests {
     #[test]
     fn names_round_trip_through_their_parts() {
         let cases = [
-            ("srvc.cmd.figlet.in.input", EventKind::Srvc, &["cmd", "figlet"][..], Direction::In, Some("input")),
-            ("srvc.cmd.figlet.err", EventKind::Srvc, &["cmd", "figlet"], Direction::Err, None),
-            ("flow.banner.out.content", EventKind::Flow, &["banner"], Direction::Out, Some("content")),
-            ("flow.banner.err", EventKind::Flow, &["banner"], Direction::Err, None),
-            ("trig.request.get.out", EventKind::Trig, &["request", "get"], Direction::Out, None),
+            (
+                "srvc.cmd.figlet.in.input",
+                EventKind::Srvc,
+                &["cmd", "figlet"][..],
+                Direction::In,
+                Some("input"),
+            ),
+            (
+                "srvc.cmd.figlet.err",
+                EventKind::Srvc,
+                &["cmd", "figlet"],
+                Direction::Err,
+                None,
+            ),
+            (
+                "flow.banner.out.content",
+                EventKind::Flow,
+                &["banner"],
+                Direction::Out,
+                Some("content"),
+            ),
+            (
+                "flow.banner.err",
+                EventKind::Flow,
+                &["banner"],
+                Direction::Err,
+                None,
+            ),
+            (
+                "trig.request.get.out",
+                EventKind::Trig,
+                &["request", "get"],
+                Direction::Out,
+                None,
+            ),
             (
                 "trig.request.get.hello._name.out.form.text.0",
                 EventKind::Trig,
@@ -280,7 +312,13 @@ mod tests {
                 Direction::Out,
                 Some("form.text.0"),
             ),
-            ("trig.response.get.in.content", EventKind::Trig, &["response", "get"], Direction::In, Some("content")),
+            (
+                "trig.response.get.in.content",
+                EventKind::Trig,
+                &["response", "get"],
+                Direction::In,
+                Some("content"),
+            ),
         ];
         for (text, kind, head, direction, var) in cases {
             let name: EventName = text.parse().unwrap();
@@ -295,18 +333,36 @@ mod tests {
     #[test]
     fn malformed_names_say_what_is_wrong() {
         let cases = [
-            ("srvc.cmd.figlet", "expected `srvc.<service>.<function>.<in|out|err>[.<var>]`"),
-            ("srvc.cmd.figlet.input", "expected `srvc.<service>.<function>.<in|out|err>[.<var>]`"),
+            (
+                "srvc.cmd.figlet",
+                "expected `srvc.<service>.<function>.<in|out|err>[.<var>]`",
+            ),
+            (
+                "srvc.cmd.figlet.input",
+                "expected `srvc.<service>.<function>.<in|out|err>[.<var>]`",
+            ),
             ("flow.banner", "expected `flow.<flow>.<in|out|err>[.<var>]`"),
-            ("trig.request.get", "expected `trig.<trigger>.<method>[.<route>].<in|out|err>[.<var>]`"),
-            ("cmd.figlet.in", "it must start with `trig`, `srvc` or `flow`"),
+            (
+                "trig.request.get",
+                "expected `trig.<trigger>.<method>[.<route>].<in|out|err>[.<var>]`",
+            ),
+            (
+                "cmd.figlet.in",
+                "it must start with `trig`, `srvc` or `flow`",
+            ),
             ("srvc..figlet.in", "it has an empty token"),
-            ("srvc.cmd.fig let.in", "tokens may hold only ASCII letters, digits, `_` and `-`"),
+            (
+                "srvc.cmd.fig let.in",
+                "tokens may hold only ASCII letters, digits, `_` and `-`",
+            ),
             ("srvc.cmd.figlet.in.", "it has an empty token"),
         ];
         for (text, reason) in cases {
             let error = text.parse::<EventName>().unwrap_err();
-            assert_eq!(error.to_string(), format!("invalid event `{text}`: {reason}"));
+            assert_eq!(
+                error.to_string(),
+                format!("invalid event `{text}`: {reason}")
+            );
         }
     }
 

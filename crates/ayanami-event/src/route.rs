@@ -119,7 +119,11 @@ mod tests {
     use super::*;
 
     fn tokens(path: &str) -> Vec<String> {
-        parse_route(path).unwrap().iter().map(RouteSegment::token).collect()
+        parse_route(path)
+            .unwrap()
+            .iter()
+            .map(RouteSegment::token)
+            .collect()
     }
 
     #[test]
@@ -129,12 +133,17 @@ mod tests {
         assert_eq!(tokens("/hello/{name}"), ["hello", "_name"]);
         assert_eq!(tokens("/files/{*path}"), ["files", "__path"]);
         assert_eq!(tokens("/log/in"), ["log", "-in"]);
-        assert_eq!(tokens("/_name/-x/out/err"), ["-_name", "--x", "-out", "-err"]);
+        assert_eq!(
+            tokens("/_name/-x/out/err"),
+            ["-_name", "--x", "-out", "-err"]
+        );
     }
 
     #[test]
     fn distinct_routes_never_share_tokens() {
-        let routes = ["/", "/in", "/-in", "/_a", "/{a}", "/{*a}", "/a", "/-a", "/__a", "/a/b", "/a-b"];
+        let routes = [
+            "/", "/in", "/-in", "/_a", "/{a}", "/{*a}", "/a", "/-a", "/__a", "/a/b", "/a-b",
+        ];
         let mut seen = std::collections::HashSet::new();
         for route in routes {
             assert!(seen.insert(tokens(route)), "{route} collides");
@@ -145,10 +154,22 @@ mod tests {
     fn bad_routes_say_what_to_change() {
         let cases = [
             ("banner", "route `banner` must start with `/`"),
-            ("/a//b", "route `/a//b` has an empty segment; remove the doubled or trailing `/`"),
-            ("/a/", "route `/a/` has an empty segment; remove the doubled or trailing `/`"),
-            ("/a.txt", "route `/a.txt`: segment `a.txt` may hold only ASCII letters, digits, `_` and `-`"),
-            ("/{*rest}/x", "route `/{*rest}/x`: a catch-all `{*rest}` must be the last segment"),
+            (
+                "/a//b",
+                "route `/a//b` has an empty segment; remove the doubled or trailing `/`",
+            ),
+            (
+                "/a/",
+                "route `/a/` has an empty segment; remove the doubled or trailing `/`",
+            ),
+            (
+                "/a.txt",
+                "route `/a.txt`: segment `a.txt` may hold only ASCII letters, digits, `_` and `-`",
+            ),
+            (
+                "/{*rest}/x",
+                "route `/{*rest}/x`: a catch-all `{*rest}` must be the last segment",
+            ),
             (
                 "/{1x}",
                 "route `/{1x}`: parameter `{1x}` needs a name of letters, digits and `_`, starting with a letter",

@@ -1,1 +1,25 @@
-fn main() {}
+//! The `ayanami` command: parse the command line, run it, and turn a
+//! failure into a message and an exit code.
+
+mod commands;
+mod logging;
+mod runtime;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = commands::Cli::parse();
+    logging::init(cli.log.as_deref());
+    match cli.command.run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

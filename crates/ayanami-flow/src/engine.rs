@@ -1,0 +1,412 @@
+//! The task that owns every instance of one flow.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ayanami_bus::{Bus, BusError, Delivery, Sink, Subscription};
+use ayanami_event::{Direction, EventName, Id};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::plan::{Action, Plan, Target};
+
+/// How many deliveries may wait for the flow task before the bus counts it
+/// as a slow consumer.
+const BUFFER: usize = 16384;
+
+/// A running flow; dropping it stops it.
+#[derive(Debug)]
+pub struct FlowHandle {
+    task: JoinHandle<()>,
+    _subscriptions: Vec<Subscription>,
+}
+
+impl Drop for FlowHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs the flow `plan` on `bus` until the handle is dropped.
+///
+/// # Errors
+///
+/// A [`BusError`] when a subscription is refused.
+pub async fn serve<B: Bus>(bus: B, plan: Plan) -> Result<FlowHandle, BusError> {
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let mut subscriptions = Vec::with_capacity(plan.subscriptions.len());
+    for (tag, subscribe) in plan.subscriptions.iter().enumerate() {
+        // Flow replicas share the instances they start; replies carry the
+        // ID, so only the owner acts on them.
+        subscriptions.push(
+            bus.subscribe(
+                &subscribe.pattern,
+                Some(&plan.name),
+                Sink::new(tx.clone(), tag),
+            )
+            .await?,
+        );
+    }
+    let span = tracing::info_span!("ayanami.flow", flow = %plan.name);
+    let engine = Engine {
+        bus,
+        plan: Arc::new(plan),
+        instances: HashMap::new(),
+        deadlines: BinaryHeap::new(),
+    };
+    let task = tokio::spawn(engine.run(rx).instrument(span));
+    Ok(FlowHandle {
+        task,
+        _subscriptions: subscriptions,
+    })
+}
+
+/// One call's inputs as they arrive.
+#[derive(Default)]
+struct CallState {
+    inputs: Map<String, Value>,
+    sent: bool,
+}
+
+/// The variables of one flow instance.
+struct Instance {
+    token: Arc<str>,
+    values: Vec<Option<Arc<Value>>>,
+    inputs_missing: usize,
+    outputs_missing: usize,
+    published: Vec<bool>,
+    calls: Vec<CallState>,
+    deadline: Instant,
+}
+
+/// What became of an instance after a delivery.
+enum Outcome {
+    Running,
+    Done,
+    Failed(Value),
+}
+
+struct Engine<B> {
+    bus: B,
+    plan: Arc<Plan>,
+    instances: HashMap<u128, Instance>,
+    deadlines: BinaryHeap<Reverse<(Instant, u128)>>,
+}
+
+impl<B: Bus> Engine<B> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Delivery>) {
+        loop {
+            let next = self.deadlines.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                delivery = rx.recv() => match delivery {
+                    Some(delivery) => self.receive(delivery).await,
+                    None => return,
+                },
+                () = sleep => self.expire().await,
+            }
+        }
+    }
+
+    async fn receive(&mut self, Delivery { tag, message }: Delivery) {
+        let Some((token, _)) = message.subject.split_once('.') else {
+            return;
+        };
+        let Ok(id) = token.parse::<Id>() else {
+            tracing::warn!(subject = %message.subject, "event without an ID dropped");
+            return;
+        };
+        let key = id.as_u128();
+        let plan = self.plan.clone();
+        let mut published = Vec::new();
+        if !self.instances.contains_key(&key) {
+            let starts = plan.subscriptions[tag].actions.iter().any(|a| match a {
+                Action::Set { var, .. } => plan.is_input[*var],
+                _ => false,
+            });
+            if !starts {
+                return;
+            }
+            let instance = Instance {
+                token: token.into(),
+                values: vec![None; plan.vars.len()],
+                inputs_missing: plan.input_count,
+                outputs_missing: plan.output_count,
+                published: vec![false; plan.events.len()],
+                calls: std::iter::repeat_with(CallState::default)
+                    .take(plan.calls.len())
+                    .collect(),
+                deadline: Instant::now() + plan.timeout,
+            };
+            self.deadlines.push(Reverse((instance.deadline, key)));
+            self.instances.insert(key, instance);
+        }
+        let instance = self.instances.get_mut(&key).expect("present or just made");
+        let mut outcome = Outcome::Running;
+        for action in &plan.subscriptions[tag].actions {
+            outcome = instance.act(&plan, action, &message.value, &mut published);
+            if !matches!(outcome, Outcome::Running) {
+                break;
+            }
+        }
+        if matches!(outcome, Outcome::Running)
+            && instance.outputs_missing == 0
+            && instance.inputs_missing == 0
+        {
+            outcome = Outcome::Done;
+        }
+        let token = instance.token.clone();
+        for (subject, value) in published {
+            self.publish(subject, value).await;
+        }
+        match outcome {
+            Outcome::Running => {}
+            Outcome::Done => self.finish(key).await,
+            Outcome::Failed(error) => self.fail(key, &token, error).await,
+        }
+    }
+
+    async fn publish(&self, subject: String, value: Arc<Value>) {
+        if let Err(error) = self.bus.publish(subject, value).await {
+            tracing::error!(%error, "publish failed");
+        }
+    }
+
+    /// Publishes the outputs of a finished instance and frees it.
+    async fn finish(&mut self, key: u128) {
+        let Some(instance) = self.instances.remove(&key) else {
+            return;
+        };
+        for (index, value) in instance.values.iter().enumerate() {
+            let (true, Some(value)) = (self.plan.is_output[index], value) else {
+                continue;
+            };
+            let event = EventName::flow(
+                &self.plan.name,
+                Direction::Out,
+                Some(&self.plan.vars[index]),
+            );
+            self.publish(event.subject(&instance.token), value.clone())
+                .await;
+        }
+        tracing::debug!(id = %instance.token, "flow done");
+        self.compact();
+    }
+
+    async fn fail(&mut self, key: u128, token: &str, error: Value) {
+        self.instances.remove(&key);
+        tracing::warn!(id = token, error = %error["message"], "flow failed");
+        let event = EventName::flow(&self.plan.name, Direction::Err, None);
+        self.publish(event.subject(token), Arc::new(error)).await;
+        self.compact();
+    }
+
+    /// Fails every instance whose deadline has passed.
+    async fn expire(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, key))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(instance) = self.instances.get(&key) else {
+                continue;
+            };
+            if instance.deadline > now {
+                continue;
+            }
+            let token = instance.token.clone();
+            let message = format!(
+                "flow `{}` passed its deadline of {:?}",
+                self.plan.name, self.plan.timeout
+            );
+            self.fail(
+                key,
+                &token,
+                json!({"message": message, "flow": self.plan.name, "kind": "timeout"}),
+            )
+            .await;
+        }
+    }
+
+    /// Keeps the deadline heap from holding many entries of finished instances.
+    fn compact(&mut self) {
+        if self.deadlines.len() > 2 * self.instances.len() + 1024 {
+            self.deadlines = self
+                .instances
+                .iter()
+                .map(|(key, i)| Reverse((i.deadline, *key)))
+                .collect();
+        }
+    }
+}
+
+impl Instance {
+    fn act(
+        &mut self,
+        plan: &Plan,
+        action: &Action,
+        value: &Arc<Value>,
+        out: &mut Vec<(String, Arc<Value>)>,
+    ) -> Outcome {
+        match action {
+            Action::Set {
+                var,
+                extract,
+                constant,
+                apply,
+            } => {
+                let value = match constant {
+                    Some(constant) => Arc::new(constant.clone()),
+                    None => match part(value, extract) {
+                        Some(value) => value,
+                        None => return Outcome::Running,
+                    },
+                };
+                match apply {
+                    Some(call) => {
+                        let input = plan.calls[*call]
+                            .inputs
+                            .first()
+                            .cloned()
+                            .unwrap_or_default();
+                        self.feed(plan, *call, input, (*value).clone(), out);
+                        Outcome::Running
+                    }
+                    None => self.set(plan, *var, value, out),
+                }
+            }
+            Action::Applied { call, extract } => {
+                let Some(value) = part(value, extract) else {
+                    return Outcome::Running;
+                };
+                let mut outcome = Outcome::Running;
+                for var in &plan.calls[*call].apply_vars {
+                    outcome = self.set(plan, *var, value.clone(), out);
+                    if !matches!(outcome, Outcome::Running) {
+                        break;
+                    }
+                }
+                outcome
+            }
+            Action::Failed { call } => {
+                let name = plan.calls[*call].name();
+                let cause = value["message"]
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                Outcome::Failed(json!({
+                    "message": format!("flow `{}` failed: {cause}", plan.name),
+                    "flow": plan.name,
+                    "function": name,
+                    "cause": *value.clone(),
+                }))
+            }
+        }
+    }
+
+    /// Sets `var` once; the first value wins.
+    fn set(
+        &mut self,
+        plan: &Plan,
+        var: usize,
+        value: Arc<Value>,
+        out: &mut Vec<(String, Arc<Value>)>,
+    ) -> Outcome {
+        if self.values[var].is_some() {
+            return Outcome::Running;
+        }
+        self.values[var] = Some(value.clone());
+        if plan.is_output[var] {
+            self.outputs_missing -= 1;
+        }
+        for publish in &plan.on_set[var] {
+            let part = part(&value, &publish.extract).unwrap_or_else(|| Arc::new(Value::Null));
+            match &publish.target {
+                Target::Event(event) => {
+                    if !std::mem::replace(&mut self.published[*event], true) {
+                        out.push((plan.events[*event].subject(&self.token), part));
+                    }
+                }
+                Target::Call { call, input } => {
+                    self.feed(plan, *call, input.clone(), (*part).clone(), out)
+                }
+            }
+        }
+        if plan.is_input[var] {
+            self.inputs_missing -= 1;
+            if self.inputs_missing == 0 {
+                for action in &plan.at_start {
+                    let outcome = self.act(plan, action, &Arc::new(Value::Null), out);
+                    if !matches!(outcome, Outcome::Running) {
+                        return outcome;
+                    }
+                }
+            }
+        }
+        Outcome::Running
+    }
+
+    /// Gives a call one input; once it has all, publishes it as one message.
+    fn feed(
+        &mut self,
+        plan: &Plan,
+        call: usize,
+        input: String,
+        value: Value,
+        out: &mut Vec<(String, Arc<Value>)>,
+    ) {
+        let spec = &plan.calls[call];
+        let state = &mut self.calls[call];
+        if state.sent {
+            return;
+        }
+        state.inputs.entry(input).or_insert(value);
+        if !spec.inputs.iter().all(|i| state.inputs.contains_key(i)) {
+            return;
+        }
+        state.sent = true;
+        let inputs = std::mem::take(&mut state.inputs);
+        let (event, value) = if let [only] = spec.inputs.as_slice() {
+            let value = inputs
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            (
+                EventName::service(&spec.service, &spec.function, Direction::In, Some(only)),
+                value,
+            )
+        } else {
+            (
+                EventName::service(&spec.service, &spec.function, Direction::In, None),
+                Value::Object(inputs),
+            )
+        };
+        out.push((event.subject(&self.token), Arc::new(value)));
+    }
+}
+
+/// The part of `value` at `path`; list items are addressed by index.
+fn part(value: &Arc<Value>, path: &[String]) -> Option<Arc<Value>> {
+    if path.is_empty() {
+        return Some(value.clone());
+    }
+    let mut current: &Value = value;
+    for key in path {
+        current = match current {
+            Value::Object(map) => map.get(key)?,
+            Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(Arc::new(current.clone()))
+}

@@ -1,0 +1,41 @@
+//! The subcommands, one file each.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod init;
+mod run;
+
+/// Ayanami: a FaaS framework for your own infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "ayanami", version, about)]
+pub(crate) struct Cli {
+    /// Log filter, such as `info` or `debug,ayanami_flow=trace` [env: AYANAMI_LOG]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub(crate) log: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run every component of a project in this one process, on the in-memory bus
+    Run(run::RunCommand),
+    /// Write a new project with a working example composition and functions
+    Init(init::InitCommand),
+    /// Check a project's composition and report every mistake with its line
+    Check(check::CheckCommand),
+}
+
+impl Command {
+    pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Self::Run(command) => command.run(),
+            Self::Init(command) => command.run(),
+            Self::Check(command) => command.run(),
+        }
+    }
+}
