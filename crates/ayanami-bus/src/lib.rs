@@ -154,4 +154,20 @@ pub trait Bus: Clone + Send + Sync + 'static {
         queue: Option<&str>,
         sink: Sink,
     ) -> impl Future<Output = Result<Subscription, BusError>> + Send;
+
+    /// Whether the bus can carry events right now; a bus inside one
+    /// process always can.
+    fn is_connected(&self) -> bool {
+        true
+    }
+
+    /// Waits until every subscription made so far is in force, so that a
+    /// component can say it is ready.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Transport`] when the transport does not answer.
+    fn flush(&self) -> impl Future<Output = Result<(), BusError>> + Send {
+        async { Ok(()) }
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use ayanami_event::{Direction, EventKind, EventName};
 
-use crate::decode::Decoder;
+use crate::decode::{Decoder, backticked};
 use crate::model::{Composition, Flow, Span, Wiring};
 
 /// The response variables the gateway understands: `code`, `content`, `header`.
@@ -40,17 +40,6 @@ fn check_flow(composition: &Composition, flow: &Flow, d: &mut Decoder) {
         check_wiring(composition, flow, wiring, &settable, d);
     }
     check_calls_complete(composition, flow, d);
-    for output in &flow.outputs {
-        if !settable.contains(output.as_str()) {
-            d.error(
-                flow.span,
-                format!(
-                    "output `{output}` of flow `{}` is never set by a wiring",
-                    flow.name
-                ),
-            );
-        }
-    }
 }
 
 fn check_wiring(
@@ -61,7 +50,7 @@ fn check_wiring(
     d: &mut Decoder,
 ) {
     let name = &flow.name;
-    if !w.sets_var() && w.to.is_empty() {
+    if !w.sets_var() && w.to.is_empty() && w.apply.is_none() {
         d.error(
             w.span,
             format!(
@@ -72,24 +61,24 @@ fn check_wiring(
     }
     if w.apply.is_some() && !w.sets_var() {
         d.error(
-            w.span,
+            w.spans.apply,
             format!("`apply` in flow `{name}` needs a value to apply to; add `from` or `value`"),
         );
     }
     if !w.sets_var() && !is_set(&w.var, settable) {
-        d.error(w.span, format!("variable `{}` in flow `{name}` is never set; set it with `from` or `value`, or make it an input", w.var));
+        d.error(w.spans.var, format!("variable `{}` in flow `{name}` is never set; set it with `from` or `value`, or make it an input", w.var));
     }
     if let Some(from) = &w.from {
-        check_event(composition, flow, from, Role::From, w.span, d);
+        check_event(composition, flow, from, Role::From, w.spans.from, d);
     }
-    for to in &w.to {
-        check_event(composition, flow, to, Role::To, w.span, d);
+    for (to, span) in w.to.iter().zip(&w.spans.to) {
+        check_event(composition, flow, to, Role::To, *span, d);
     }
     if let Some((service, function)) = &w.apply {
         match composition.function(service, function) {
-            None => unknown_function(composition, name, service, function, w.span, d),
+            None => unknown_function(composition, name, service, function, w.spans.apply, d),
             Some(f) if f.inputs.len() != 1 || f.outputs.len() != 1 => d.error(
-                w.span,
+                w.spans.apply,
                 format!(
                     "`apply: {service}.{function}` needs a function with one input and one output"
                 ),
@@ -104,14 +93,14 @@ fn check_wiring(
 fn check_calls_complete(composition: &Composition, flow: &Flow, d: &mut Decoder) {
     let mut fed: Vec<((&str, &str), Vec<&str>, Span)> = Vec::new();
     for wiring in &flow.wirings {
-        for to in &wiring.to {
+        for (to, span) in wiring.to.iter().zip(&wiring.spans.to) {
             let (Some(function), Direction::In) = (to.function(), to.direction()) else {
                 continue;
             };
             let input = to.var().map_or("", |v| v.split('.').next().unwrap_or(v));
             match fed.iter_mut().find(|(f, _, _)| *f == function) {
                 Some((_, inputs, _)) => inputs.push(input),
-                None => fed.push((function, vec![input], wiring.span)),
+                None => fed.push((function, vec![input], *span)),
             }
         }
     }
@@ -119,6 +108,14 @@ fn check_calls_complete(composition: &Composition, flow: &Flow, d: &mut Decoder)
         let Some(function) = composition.function(service, name) else {
             continue;
         };
+        // An input the function does not have is already reported, and is
+        // most likely a misspelling of the one that seems to be missing.
+        if inputs
+            .iter()
+            .any(|i| !function.inputs.iter().any(|f| f == i))
+        {
+            continue;
+        }
         if let Some(missing) = function
             .inputs
             .iter()
@@ -157,16 +154,37 @@ fn unknown_function(
     span: Span,
     d: &mut Decoder,
 ) {
-    if composition.service(service).is_none() {
-        d.error(
-            span,
-            format!("unknown service `{service}` in flow `{flow}`"),
-        );
-    } else {
-        d.error(
-            span,
-            format!("unknown function `{function}` in service `{service}` (flow `{flow}`)"),
-        );
+    match composition.service(service) {
+        None => {
+            let names: Vec<&str> = composition
+                .services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            let known = if names.is_empty() {
+                "there are no `services`".to_owned()
+            } else {
+                format!("the services are {}", backticked(&names))
+            };
+            d.error(
+                span,
+                format!("unknown service `{service}` in flow `{flow}`; {known}"),
+            );
+        }
+        Some(s) => {
+            let names: Vec<&str> = s.functions.iter().map(|f| f.name.as_str()).collect();
+            let known = if names.is_empty() {
+                "it has no `functions`".to_owned()
+            } else {
+                format!("its functions are {}", backticked(&names))
+            };
+            d.error(
+                span,
+                format!(
+                    "unknown function `{function}` in service `{service}` (flow `{flow}`); {known}"
+                ),
+            );
+        }
     }
 }
 
@@ -183,11 +201,13 @@ fn check_event(
         EventKind::Flow => {
             let target = &event.head()[0];
             if composition.flow(target).is_none() {
+                let names: Vec<&str> = composition.flows.iter().map(|f| f.name.as_str()).collect();
                 d.error(
                     span,
                     format!(
-                        "unknown flow `{target}` in event `{event}` of flow `{}`",
-                        flow.name
+                        "unknown flow `{target}` in event `{event}` of flow `{}`; the flows are {}",
+                        flow.name,
+                        backticked(&names)
                     ),
                 );
             }
@@ -227,16 +247,14 @@ fn check_service_event(
     };
     if let Some(var) = var {
         if !names.iter().any(|n| n == var) {
-            let known = names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let known = if names.is_empty() {
+                format!("it declares none, so list `{var}` in its `{side}s`")
+            } else {
+                format!("its {side}s are {}", backticked(names))
+            };
             d.error(
                 span,
-                format!(
-                    "function `{service}.{function}` has no {side} `{var}`; its {side}s are {known}"
-                ),
+                format!("function `{service}.{function}` has no {side} `{var}`; {known}"),
             );
         }
     } else if role == Role::To {
@@ -331,16 +349,20 @@ fn check_gateway(composition: &Composition, d: &mut Decoder) {
                 continue;
             }
             let request = route.request_event(method);
+            let response = route.response_event(method);
             if !wired(&request, Role::From) {
+                let answer = if wired(&response, Role::To) {
+                    String::new()
+                } else {
+                    format!(", and publish its answer to `{response}.content`")
+                };
                 d.error(
                     route.span,
                     format!(
-                        "route `{method} {path}` starts no flow; wire `from: {request}` in a flow"
+                        "route `{method} {path}` starts no flow; wire `from: {request}` in a flow{answer}"
                     ),
                 );
-            }
-            let response = route.response_event(method);
-            if !wired(&response, Role::To) {
+            } else if !wired(&response, Role::To) {
                 d.error(
                     route.span,
                     format!(

@@ -7,7 +7,8 @@ use std::time::Duration;
 use ayanami_event::{EventKind, EventName, is_name, is_var_path, parse_route};
 
 use crate::model::{
-    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word,
+    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring,
+    WiringSpans, Word,
 };
 use crate::yaml::{Node, Value};
 use crate::{Diagnostic, defaults};
@@ -28,21 +29,37 @@ impl Decoder {
     }
 
     /// The entries of a map node, with unknown and repeated keys reported.
-    fn fields<'a>(&mut self, node: &'a Node, what: &str, allowed: &[&str]) -> Option<Fields<'a>> {
+    ///
+    /// An unknown key that is a typo of a missing allowed key is decoded as
+    /// that key, so the typo is the only mistake reported for it.
+    fn fields<'a>(
+        &mut self,
+        node: &'a Node,
+        what: &str,
+        allowed: &[&'a str],
+    ) -> Option<Fields<'a>> {
         let entries = self.entries(node, what)?;
+        let present = |name: &str| entries.iter().any(|(k, _)| k.as_str() == Some(name));
         let mut fields = Fields::new();
         for (key, value) in entries {
             let name = key.as_str().unwrap_or_default();
             if !allowed.contains(&name) {
-                let expected = allowed
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                self.error(
-                    key.span,
-                    format!("unknown key `{name}` in {what}; expected one of {expected}"),
-                );
+                match typo_of(name, allowed).filter(|k| !present(k)) {
+                    Some(meant) => {
+                        self.error(
+                            key.span,
+                            format!("unknown key `{name}` in {what}; did you mean `{meant}`?"),
+                        );
+                        fields.insert(meant, value);
+                    }
+                    None => self.error(
+                        key.span,
+                        format!(
+                            "unknown key `{name}` in {what}; expected one of {}",
+                            backticked(allowed)
+                        ),
+                    ),
+                }
             } else if fields.insert(name, value).is_some() {
                 self.error(key.span, format!("key `{name}` appears twice in {what}"));
             }
@@ -90,6 +107,14 @@ impl Decoder {
     }
 
     fn names(&mut self, node: Option<&Node>, what: &str) -> Vec<String> {
+        self.spanned_names(node, what)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Like [`Self::names`], with where each name is written.
+    fn spanned_names(&mut self, node: Option<&Node>, what: &str) -> Vec<(String, Span)> {
         let Some(node) = node else { return Vec::new() };
         let Value::Seq(items) = &node.value else {
             self.error(
@@ -100,7 +125,7 @@ impl Decoder {
         };
         items
             .iter()
-            .filter_map(|item| self.name(item, what))
+            .filter_map(|item| Some((self.name(item, what)?, item.span)))
             .collect()
     }
 
@@ -147,19 +172,26 @@ impl Decoder {
         composition.gateway = fields.get("gateway").and_then(|node| self.gateway(node));
         if let Some(node) = fields.get("services") {
             composition.services =
-                self.named_map(node, "`services`", |d, name, node| d.service(name, node));
+                self.named_map(node, "`services`", "service", |d, name, _, node| {
+                    d.service(name, node)
+                });
         }
         if let Some(node) = fields.get("flows") {
-            composition.flows = self.named_map(node, "`flows`", |d, name, node| d.flow(name, node));
+            composition.flows = self.named_map(node, "`flows`", "flow", |d, name, span, node| {
+                d.flow(name, span, node)
+            });
         }
         composition
     }
 
+    /// The entries of a map from names to `noun`s, decoded with `decode`,
+    /// which is given each name, where it is written and its value.
     fn named_map<T>(
         &mut self,
         node: &Node,
         what: &str,
-        mut decode: impl FnMut(&mut Self, String, &Node) -> Option<T>,
+        noun: &str,
+        mut decode: impl FnMut(&mut Self, String, Span, &Node) -> Option<T>,
     ) -> Vec<T> {
         let Some(entries) = self.entries(node, what) else {
             return Vec::new();
@@ -167,7 +199,7 @@ impl Decoder {
         let mut seen = Vec::new();
         let mut items = Vec::new();
         for (key, value) in entries {
-            let Some(name) = self.name(key, "a name") else {
+            let Some(name) = self.name(key, &format!("the {noun} name")) else {
                 continue;
             };
             if seen.contains(&name) {
@@ -175,7 +207,7 @@ impl Decoder {
                 continue;
             }
             seen.push(name.clone());
-            items.extend(decode(self, name, value));
+            items.extend(decode(self, name, key.span, value));
         }
         items
     }
@@ -287,22 +319,26 @@ impl Decoder {
             Some(node) => self.named_map(
                 node,
                 &format!("the functions of {what}"),
-                |d, function, node| d.function(&name, function, node),
+                "function",
+                |d, function, span, node| d.function(&name, function, span, node),
             ),
             None => Vec::new(),
         };
         Some(Service { name, functions })
     }
 
-    fn function(&mut self, service: &str, name: String, node: &Node) -> Option<Function> {
+    fn function(
+        &mut self,
+        service: &str,
+        name: String,
+        span: Span,
+        node: &Node,
+    ) -> Option<Function> {
         let what = format!("function `{service}.{name}`");
         let allowed = ["kind", "run", "inputs", "outputs", "timeout", "env"];
         let fields = self.fields(node, &what, &allowed)?;
         let Some(run) = fields.get("run") else {
-            self.error(
-                node.span,
-                format!("{what} needs `run`: the command it runs"),
-            );
+            self.error(span, format!("{what} needs `run`: the command it runs"));
             return None;
         };
         let run_text = self.string(run, "`run`")?;
@@ -314,6 +350,14 @@ impl Decoder {
                 let argv = self.template(&what, &run_text, run.span, &mut inputs)?;
                 if outputs.is_empty() {
                     outputs.push("output".to_owned());
+                }
+                if outputs.len() > 1 {
+                    self.error(
+                        fields["outputs"].span,
+                        format!(
+                            "{what} is a `cmd`, whose one output is its stdout; list one name in `outputs`"
+                        ),
+                    );
                 }
                 FunctionKind::Cmd { argv }
             }
@@ -330,7 +374,7 @@ impl Decoder {
                 return None;
             }
             None => {
-                self.error(node.span, format!("{what} needs `kind`: `cmd` or `exec`"));
+                self.error(span, format!("{what} needs `kind`: `cmd` or `exec`"));
                 return None;
             }
         };
@@ -349,7 +393,7 @@ impl Decoder {
                 defaults::FUNCTION_TIMEOUT,
             ),
             env,
-            span: node.span,
+            span,
         })
     }
 
@@ -407,7 +451,10 @@ impl Decoder {
                 if declared && !inputs.contains(input) {
                     self.error(
                         span,
-                        format!("`${input}` in `run` of {what} is not one of its inputs"),
+                        format!(
+                            "`${input}` in `run` of {what} is not one of its inputs ({}); add `{input}` to `inputs` or use one of those",
+                            backticked(inputs)
+                        ),
                     );
                 } else if !inputs.contains(input) {
                     inputs.push(input.clone());
@@ -426,8 +473,9 @@ impl Decoder {
         Some(argv)
     }
 
-    fn flow(&mut self, name: String, node: &Node) -> Option<Flow> {
+    fn flow(&mut self, name: String, span: Span, node: &Node) -> Option<Flow> {
         let what = format!("flow `{name}`");
+        let errors_before = self.diagnostics.len();
         let fields = self.fields(node, &what, &["inputs", "outputs", "timeout", "wirings"])?;
         let wirings = match fields.get("wirings") {
             Some(Node {
@@ -454,20 +502,49 @@ impl Decoder {
                 .filter(|w: &&Wiring| w.from.as_ref().is_some_and(|e| e.kind() == EventKind::Trig));
             inputs.extend(triggered.map(|w| w.var.clone()));
         }
-        if inputs.is_empty() {
-            self.error(node.span, format!("{what} has no inputs, so nothing can start it; list `inputs` or wire one `from` a trigger"));
+        let settable: Vec<&str> = inputs
+            .iter()
+            .map(String::as_str)
+            .chain(
+                wirings
+                    .iter()
+                    .filter(|w| w.sets_var())
+                    .map(|w| w.var.as_str()),
+            )
+            .collect();
+        // A mistake in a wiring or a list leaves them incomplete; say nothing
+        // more about them until it is fixed.
+        let complete = self.diagnostics.len() == errors_before;
+        let declared_outputs = self.spanned_names(fields.get("outputs").copied(), "an output");
+        for (output, output_span) in &declared_outputs {
+            if complete && !settable.contains(&output.as_str()) {
+                self.error(
+                    *output_span,
+                    format!("output `{output}` of {what} is never set by a wiring; set it with `from` or `value`, or remove it from `outputs`"),
+                );
+            }
         }
-        let mut outputs = self.names(fields.get("outputs").copied(), "an output");
+        let mut outputs: Vec<String> = declared_outputs.into_iter().map(|(o, _)| o).collect();
         if !fields.contains_key("outputs") {
-            // Without a list, a flow's outputs are what it answers a trigger with.
+            // Without a list, a flow's outputs are what it answers a trigger
+            // with: the variable set, for a wiring that publishes a part of one.
             let answers = wirings
                 .iter()
-                .filter(|w| w.to.iter().any(|e| e.kind() == EventKind::Trig));
-            outputs.extend(answers.map(|w| w.var.clone()));
+                .filter(|w| w.to.iter().any(|e| e.kind() == EventKind::Trig))
+                .map(|w| set_prefix(&w.var, &settable).unwrap_or(&w.var));
+            for answer in answers {
+                if !outputs.iter().any(|o| o == answer) {
+                    outputs.push(answer.to_owned());
+                }
+            }
         }
-        if outputs.is_empty() {
+        let complete = self.diagnostics.len() == errors_before;
+        if inputs.is_empty() && complete {
+            self.error(span, format!("{what} has no inputs, so nothing can start it; list `inputs` or wire one `from` a trigger"));
+        }
+        if outputs.is_empty() && complete {
             self.error(
-                node.span,
+                span,
                 format!(
                     "{what} has no outputs, so it would end as soon as it starts; list `outputs`"
                 ),
@@ -483,7 +560,7 @@ impl Decoder {
                 defaults::TIMEOUT,
             ),
             wirings,
-            span: node.span,
+            span,
         })
     }
 
@@ -507,14 +584,18 @@ impl Decoder {
             );
         }
         let from = fields.get("from").and_then(|n| self.event(n));
-        let to = match fields.get("to") {
+        let to_nodes = match fields.get("to") {
             Some(Node {
                 value: Value::Seq(items),
                 ..
-            }) => items.iter().filter_map(|n| self.event(n)).collect(),
-            Some(node) => self.event(node).into_iter().collect(),
+            }) => items.iter().collect(),
+            Some(node) => vec![*node],
             None => Vec::new(),
         };
+        let (to, to_spans) = to_nodes
+            .into_iter()
+            .filter_map(|n| Some((self.event(n)?, n.span)))
+            .unzip();
         let apply = fields.get("apply").and_then(|node| {
             let text = self.string(node, "`apply`")?;
             let parsed = text
@@ -528,6 +609,7 @@ impl Decoder {
             }
             parsed.map(|(s, f)| (s.to_owned(), f.to_owned()))
         });
+        let span_of = |key| fields.get(key).map_or(node.span, |n| n.span);
         Some(Wiring {
             from,
             var,
@@ -535,6 +617,12 @@ impl Decoder {
             apply,
             to,
             span: node.span,
+            spans: WiringSpans {
+                var: var_node.span,
+                from: span_of("from"),
+                apply: span_of("apply"),
+                to: to_spans,
+            },
         })
     }
 
@@ -543,10 +631,78 @@ impl Decoder {
         match text.parse() {
             Ok(event) => Some(event),
             Err(error) => {
-                self.error(node.span, error.to_string());
+                let mut message = error.to_string();
+                // A route parameter written as in the path: `{name}` for `_name`.
+                let param = text.split('.').find_map(|token| {
+                    let inner = token.strip_prefix('{')?.strip_suffix('}')?;
+                    Some((token, inner))
+                });
+                if let Some((token, inner)) = param {
+                    let escaped = match inner.strip_prefix('*') {
+                        Some(rest) => format!("__{rest}"),
+                        None => format!("_{inner}"),
+                    };
+                    message.push_str(&format!(
+                        "; in an event, the route parameter `{token}` is written `{escaped}`"
+                    ));
+                }
+                self.error(node.span, message);
                 None
             }
         }
+    }
+}
+
+/// The names as `` `a`, `b` ``, for messages.
+pub(crate) fn backticked<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The one name of `candidates` that `word` is most likely a typo of.
+fn typo_of<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let mut close: Vec<(usize, &'a str)> = candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(distance, c)| *distance <= 2 && *distance < c.len())
+        .collect();
+    close.sort_unstable();
+    match close[..] {
+        [(_, only)] => Some(only),
+        [(best, first), (next, _), ..] if best < next => Some(first),
+        _ => None,
+    }
+}
+
+/// The Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The longest prefix of the variable path `var` that is one of `settable`.
+fn set_prefix<'a>(var: &'a str, settable: &[&str]) -> Option<&'a str> {
+    let mut prefix = var;
+    loop {
+        if settable.contains(&prefix) {
+            return Some(prefix);
+        }
+        prefix = prefix.rsplit_once('.')?.0;
     }
 }
 
@@ -647,6 +803,16 @@ mod tests {
         assert_eq!(split_template("").unwrap(), [text("")]);
         assert!(split_template("${a").is_err());
         assert!(split_template("$").is_err());
+    }
+
+    #[test]
+    fn typos_are_guessed_only_when_one_key_is_close() {
+        let keys = ["kind", "run", "inputs", "outputs", "timeout", "env"];
+        assert_eq!(typo_of("kidn", &keys), Some("kind"));
+        assert_eq!(typo_of("input", &keys), Some("inputs"));
+        assert_eq!(typo_of("retries", &keys), None);
+        assert_eq!(typo_of("methos", &["method", "methods"]), None);
+        assert_eq!(typo_of("x", &["to", "var"]), None);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
 pub use model::{
-    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring, Word,
+    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring,
+    WiringSpans, Word,
 };
 
 /// The file name of a composition inside a project folder.

@@ -124,7 +124,7 @@ pub struct Function {
     pub timeout: Duration,
     /// The environment the function sees besides `PATH` and `HOME`.
     pub env: BTreeMap<String, String>,
-    /// Where the function is written.
+    /// Where the function's name is written.
     pub span: Span,
 }
 
@@ -169,7 +169,7 @@ pub struct Flow {
     pub timeout: Duration,
     /// The event wirings, in file order.
     pub wirings: Vec<Wiring>,
-    /// Where the flow is written.
+    /// Where the flow's name is written.
     pub span: Span,
 }
 
@@ -189,6 +189,22 @@ pub struct Wiring {
     pub to: Vec<EventName>,
     /// Where the wiring is written.
     pub span: Span,
+    /// Where each of its parts is written.
+    pub spans: WiringSpans,
+}
+
+/// Where the parts of a [`Wiring`] are written, so that a mistake in one
+/// part is reported on its own line.
+#[derive(Debug, Clone, Default)]
+pub struct WiringSpans {
+    /// Where `var` is written.
+    pub var: Span,
+    /// Where `from` is written, if it is.
+    pub from: Span,
+    /// Where `apply` is written, if it is.
+    pub apply: Span,
+    /// Where each event of `to` is written, in the same order.
+    pub to: Vec<Span>,
 }
 
 impl Wiring {

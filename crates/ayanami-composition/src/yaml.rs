@@ -99,14 +99,62 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     parser
         .load(&mut builder, false)
-        .map_err(|error| SyntaxError {
-            span: span(*error.marker()),
-            message: error.info().to_owned(),
-        })?;
+        .map_err(|error| syntax_error(text, &builder, *error.marker(), error.info()))?;
     if let Some(message) = builder.error {
         return Err(message);
     }
     Ok(builder.root)
+}
+
+/// Where the parser stopped is not always where the mistake is: an unclosed
+/// `[` or `{` is noticed lines later, and a tab where the scalar before it
+/// starts; point at the bracket or the tab instead.
+fn syntax_error(text: &str, builder: &Builder, marker: Marker, info: &str) -> SyntaxError {
+    let at = span(marker);
+    let char_at = |span: Span| {
+        text.lines()
+            .nth(span.line.checked_sub(1)?)?
+            .chars()
+            .nth(span.column - 1)
+    };
+    let innermost = builder
+        .stack
+        .last()
+        .filter(|node| node.span.line < at.line)
+        .map(|node| (node.span, char_at(node.span)));
+    if let Some((open, Some(bracket @ ('[' | '{')))) = innermost {
+        let close = if bracket == '[' { ']' } else { '}' };
+        return SyntaxError {
+            span: open,
+            message: format!(
+                "this `{bracket}` has no matching `{close}` (at line {}: {info})",
+                at.line
+            ),
+        };
+    }
+    if info.contains("tab") {
+        let tab = text
+            .lines()
+            .enumerate()
+            .skip(at.line.saturating_sub(1))
+            .find_map(|(index, line)| {
+                let column = line.chars().position(|c| c == '\t')?;
+                Some(Span {
+                    line: index + 1,
+                    column: column + 1,
+                })
+            });
+        if let Some(tab) = tab {
+            return SyntaxError {
+                span: tab,
+                message: format!("{info}; indent with spaces, not tabs"),
+            };
+        }
+    }
+    SyntaxError {
+        span: at,
+        message: info.to_owned(),
+    }
 }
 
 fn span(marker: Marker) -> Span {
@@ -161,9 +209,18 @@ impl Builder {
     }
 
     fn close(&mut self) {
-        let Some(node) = self.stack.pop() else { return };
-        if matches!(node.value, Value::Map(_)) {
+        let Some(mut node) = self.stack.pop() else {
+            return;
+        };
+        if let Value::Map(entries) = &node.value {
             self.keys.pop();
+            // A block map is marked at its first `:`; it starts at its first key.
+            let first = entries.first().map(|(key, _)| key.span);
+            if let Some(key) =
+                first.filter(|k| (k.line, k.column) < (node.span.line, node.span.column))
+            {
+                node.span = key;
+            }
         }
         let anchor = self.open_anchors.pop().unwrap_or(0);
         self.push_value(node, anchor);
@@ -235,6 +292,27 @@ mod tests {
     fn syntax_errors_have_a_position() {
         let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(error.span.line >= 1, "{error:?}");
+    }
+
+    #[test]
+    fn block_maps_start_at_their_first_key() {
+        let root = parse("a:\n  - b: 1\n    c: 2\n").unwrap().unwrap();
+        assert_eq!(root.span, Span { line: 1, column: 1 });
+        let Value::Map(entries) = &root.value else {
+            panic!("not a map")
+        };
+        let Value::Seq(items) = &entries[0].1.value else {
+            panic!("not a list")
+        };
+        assert_eq!(items[0].span, Span { line: 2, column: 5 });
+    }
+
+    #[test]
+    fn unclosed_brackets_and_tabs_are_pointed_at() {
+        let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert_eq!(error.span, Span { line: 1, column: 4 }, "{error:?}");
+        let error = parse("a:\n  b: 1\n\tc: 2\n").unwrap_err();
+        assert_eq!(error.span, Span { line: 3, column: 1 }, "{error:?}");
     }
 
     #[test]

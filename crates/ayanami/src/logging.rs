@@ -8,13 +8,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Logs to stderr, filtered by `filter` (`--log`), `AYANAMI_LOG` or `RUST_LOG`
-/// in that order, such as `info` or `info,ayanami_flow=debug`.
+/// in that order, such as `info` or `info,ayanami_flow=debug`; by default
+/// `info`, with the NATS client's own messages from `warn` up.
 pub(crate) fn init(filter: Option<&str>) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("AYANAMI_LOG").ok())
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
+        .unwrap_or_else(|| "info,async_nats=warn".to_owned());
     let targets = Targets::from_str(&filter).unwrap_or_else(|error| {
         eprintln!("warning: ignoring log filter `{filter}`: {error}");
         Targets::new().with_default(tracing::Level::INFO)

@@ -1,50 +1,144 @@
 //! Starting components on a bus and serving until a signal.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
 use ayanami_bus::Bus;
 use ayanami_composition::Composition;
 use ayanami_flow::Plan;
 
-/// Runs every service, flow and the gateway of `composition` on `bus`
-/// until Ctrl-C or SIGTERM, letting requests in flight finish.
-pub(crate) async fn run_all<B: Bus>(
+/// One deployable part of a composition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Component {
+    /// The HTTP gateway.
+    Gateway,
+    /// One flow, by name.
+    Flow(String),
+    /// One service, by name.
+    Service(String),
+}
+
+impl Component {
+    /// Every component of `composition`: services and flows first, so that
+    /// they listen before the gateway takes requests.
+    pub(crate) fn all(composition: &Composition) -> Vec<Self> {
+        let services = composition
+            .services
+            .iter()
+            .map(|s| Self::Service(s.name.clone()));
+        let flows = composition.flows.iter().map(|f| Self::Flow(f.name.clone()));
+        let gateway = composition.gateway.as_ref().map(|_| Self::Gateway);
+        services.chain(flows).chain(gateway).collect()
+    }
+
+    /// `gateway`, `flow banner`, `service cmd`: the arguments of `ayanami serve`.
+    pub(crate) fn args(&self) -> Vec<&str> {
+        match self {
+            Self::Gateway => vec!["gateway"],
+            Self::Flow(name) => vec!["flow", name],
+            Self::Service(name) => vec!["service", name],
+        }
+    }
+
+    /// A short label for logs: `gateway`, `flow.banner`, `service.cmd`.
+    pub(crate) fn label(&self) -> String {
+        self.args().join(".")
+    }
+
+    /// Checks that the component exists in `composition`.
+    pub(crate) fn check(&self, composition: &Composition) -> anyhow::Result<()> {
+        let names = |items: Vec<&str>| {
+            items
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Self::Gateway if composition.gateway.is_none() => {
+                bail!("the composition has no `gateway`")
+            }
+            Self::Flow(name) if composition.flow(name).is_none() => {
+                let known = names(composition.flows.iter().map(|f| f.name.as_str()).collect());
+                bail!("unknown flow `{name}`; the composition's flows are {known}")
+            }
+            Self::Service(name) if composition.service(name).is_none() => {
+                let known = names(
+                    composition
+                        .services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect(),
+                );
+                bail!("unknown service `{name}`; the composition's services are {known}")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the gateway (if any) listens, and the admin address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Addresses {
+    pub(crate) gateway: SocketAddr,
+    pub(crate) admin: Option<SocketAddr>,
+}
+
+/// Runs `components` of `composition` on `bus` until Ctrl-C or SIGTERM,
+/// letting requests in flight finish.
+pub(crate) async fn serve<B: Bus>(
     bus: B,
     composition: Composition,
-    host: IpAddr,
-    port: Option<u16>,
+    components: &[Component],
+    addresses: Addresses,
 ) -> anyhow::Result<()> {
     let composition = Arc::new(composition);
     let mut services = Vec::new();
-    for service in &composition.services {
-        services
-            .push(ayanami_function::serve(bus.clone(), composition.clone(), &service.name).await?);
-    }
     let mut flows = Vec::new();
-    for flow in &composition.flows {
-        flows.push(ayanami_flow::serve(bus.clone(), Plan::new(&composition, flow)).await?);
+    let mut gateway = None;
+    for component in components {
+        match component {
+            Component::Service(name) => {
+                services
+                    .push(ayanami_function::serve(bus.clone(), composition.clone(), name).await?);
+            }
+            Component::Flow(name) => {
+                let flow = composition
+                    .flow(name)
+                    .context("the component was checked")?;
+                flows.push(ayanami_flow::serve(bus.clone(), Plan::new(&composition, flow)).await?);
+            }
+            Component::Gateway => {
+                gateway = Some(ayanami_gateway::router(bus.clone(), &composition).await?)
+            }
+        }
     }
-    let (router, _gateway) = ayanami_gateway::router(bus, &composition).await?;
+    bus.flush()
+        .await
+        .context("the bus did not confirm the subscriptions")?;
 
-    let port = port.unwrap_or_else(|| {
-        composition
-            .gateway
-            .as_ref()
-            .map_or(ayanami_composition::defaults::PORT, |g| g.port)
-    });
-    let addr = SocketAddr::new(host, port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr}; is another program using the port? Pick one with --port")
-    })?;
-    let addr = listener.local_addr()?;
+    if let Some(admin) = addresses.admin {
+        let listener = bind(admin, "--admin").await?;
+        tracing::info!(addr = %listener.local_addr()?, "admin listening");
+        tokio::spawn(serve_admin(listener, bus.clone()));
+    }
+    let labels: Vec<String> = components.iter().map(Component::label).collect();
+    let Some((router, _listener_task)) = gateway else {
+        tracing::info!(project = %composition.name, components = %labels.join(","), "component ready");
+        shutdown_signal().await;
+        return Ok(());
+    };
+    let listener = bind(addresses.gateway, "--port").await?;
     tracing::info!(
         project = %composition.name,
-        %addr,
-        services = services.len(),
-        flows = flows.len(),
-        "gateway listening"
+        addr = %listener.local_addr()?,
+        components = %labels.join(","),
+        "component ready; gateway listening"
     );
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -54,7 +148,33 @@ pub(crate) async fn run_all<B: Bus>(
     Ok(())
 }
 
-async fn shutdown_signal() {
+async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}; is another program using it? Pick another with {flag}")
+    })
+}
+
+/// `/healthz` (the process is alive) and `/readyz` (the bus is connected).
+async fn serve_admin<B: Bus>(listener: tokio::net::TcpListener, bus: B) {
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if bus.is_connected() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "bus not connected")
+                }
+            }),
+        );
+    if let Err(error) = axum::serve(listener, router).await {
+        tracing::error!(%error, "admin server stopped");
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("a SIGTERM handler can always be installed at start");
@@ -64,3 +184,6 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// How long a component waits for NATS at start before giving up.
+pub(crate) const CONNECT_WAIT: Duration = Duration::from_secs(30);

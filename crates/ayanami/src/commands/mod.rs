@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 mod check;
 mod init;
 mod run;
+mod serve;
+mod up;
 
 /// Ayanami: a FaaS framework for your own infrastructure.
 #[derive(Debug, Parser)]
@@ -28,6 +30,10 @@ pub(crate) enum Command {
     Init(init::InitCommand),
     /// Check a project's composition and report every mistake with its line
     Check(check::CheckCommand),
+    /// Run one component (the gateway, a flow or a service) against NATS
+    Serve(serve::ServeCommand),
+    /// Run every component as its own process, plus a nats-server
+    Up(up::UpCommand),
 }
 
 impl Command {
@@ -36,6 +42,8 @@ impl Command {
             Self::Run(command) => command.run(),
             Self::Init(command) => command.run(),
             Self::Check(command) => command.run(),
+            Self::Serve(command) => command.run(),
+            Self::Up(command) => command.run(),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! `ayanami run [DIR]`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use ayanami_bus::MemoryBus;
+use ayanami_bus_nats::NatsBus;
 
-use crate::runtime;
+use crate::runtime::{self, Addresses, CONNECT_WAIT, Component};
 
 /// Runs the gateway, every flow and every service in this process.
 #[derive(Debug, clap::Args)]
@@ -23,18 +24,41 @@ pub(crate) struct RunCommand {
     /// The address the gateway listens on
     #[arg(long, env = "AYANAMI_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
+
+    /// Carry every event over this NATS server (comma-separated URLs)
+    /// instead of the in-memory bus
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+
+    /// Serve /healthz and /readyz on this address
+    #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
+    admin: Option<SocketAddr>,
 }
 
 impl RunCommand {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         let composition = ayanami_composition::load(&self.dir)?;
+        let components = Component::all(&composition);
+        let port = self.port.unwrap_or_else(|| {
+            let default = ayanami_composition::defaults::PORT;
+            composition.gateway.as_ref().map_or(default, |g| g.port)
+        });
+        let addresses = Addresses {
+            gateway: SocketAddr::new(self.host, port),
+            admin: self.admin,
+        };
         let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        tokio.block_on(runtime::run_all(
-            MemoryBus::new(),
-            composition,
-            self.host,
-            self.port,
-        ))?;
+        tokio.block_on(async {
+            match &self.nats {
+                Some(url) => {
+                    let bus = NatsBus::connect(url, "ayanami run", CONNECT_WAIT)
+                        .await
+                        .with_context(|| format!("cannot connect to NATS at {url}"))?;
+                    runtime::serve(bus, composition, &components, addresses).await
+                }
+                None => runtime::serve(MemoryBus::new(), composition, &components, addresses).await,
+            }
+        })?;
         Ok(ExitCode::SUCCESS)
     }
 }

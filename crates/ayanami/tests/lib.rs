@@ -1,0 +1,5 @@
+//! The integration tests of the `ayanami` command, in one test binary.
+
+mod check;
+mod e2e;
+mod support;

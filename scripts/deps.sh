@@ -1,0 +1,16 @@
+# Installs, from Debian's packages, the programs the example and the tests
+# call (figlet, python3, nats-server) when they are missing. Sourced by the
+# other scripts.
+
+ayanami_install_deps() {
+    missing=""
+    command -v figlet >/dev/null 2>&1 || missing="$missing figlet"
+    command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+    command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+    [ -z "$missing" ] && return 0
+    echo "installing:$missing" >&2
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+}
