@@ -13,7 +13,8 @@ seconds=${1:-10}
 connections=${2:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release --locked -q -p ayanami -p ayanami-gateway --example bare
+cargo build --release --locked -q -p ayanami --bin ayanami
+cargo build --release --locked -q -p ayanami-gateway --example bare
 ayanami=target/release/ayanami
 bare=target/release/examples/bare
 port_ayanami=18411
@@ -25,18 +26,28 @@ trap cleanup EXIT INT TERM
 
 now_ms() { date +%s%3N; }
 
+# Polls PORT until it answers 200; gives up when PID dies or after 10 s.
+wait_for() {
+    tries=0
+    until curl -fs -o /dev/null "http://127.0.0.1:$1/"; do
+        kill -0 "$2" 2>/dev/null || { echo "server on port $1 died" >&2; exit 1; }
+        tries=$((tries + 1))
+        [ $tries -lt 10000 ] || { echo "server on port $1 never answered" >&2; exit 1; }
+    done
+}
+
 # Start-up: from exec to the first 200 answer.
 started=$(now_ms)
 AYANAMI_LOG=warn "$ayanami" run examples/megazord --port $port_ayanami &
 pid_ayanami=$!
 pids="$pids $pid_ayanami"
-until curl -fs -o /dev/null "http://127.0.0.1:$port_ayanami/"; do :; done
+wait_for $port_ayanami $pid_ayanami
 first_answer=$(( $(now_ms) - started ))
 
 "$bare" $port_bare &
 pid_bare=$!
 pids="$pids $pid_bare"
-until curl -fs -o /dev/null "http://127.0.0.1:$port_bare/"; do :; done
+wait_for $port_bare $pid_bare
 
 # One load run: prints "rps p50_ms p99_ms".
 load() {

@@ -14,3 +14,11 @@ ayanami_install_deps() {
     # shellcheck disable=SC2086
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 }
+
+# The Python service example and its test speak NATS through nats-py (PyPI).
+ayanami_install_python_deps() {
+    python3 -c 'import nats' 2>/dev/null && return 0
+    echo "installing: nats-py (PyPI)" >&2
+    python3 -m pip install --quiet nats-py 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages nats-py
+}

@@ -41,18 +41,44 @@ pub struct Delivery {
     pub message: Message,
 }
 
-/// Where a subscription delivers: a bounded channel and a tag.
-#[derive(Debug, Clone)]
-pub struct Sink {
-    tx: mpsc::Sender<Delivery>,
-    tag: usize,
+/// Where a subscription delivers: a bounded channel and a tag, or a
+/// function called with each message.
+#[derive(Clone)]
+pub struct Sink(SinkKind);
+
+#[derive(Clone)]
+enum SinkKind {
+    Channel {
+        tx: mpsc::Sender<Delivery>,
+        tag: usize,
+    },
+    Call(Arc<dyn Fn(Message) + Send + Sync>),
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            SinkKind::Channel { tag, .. } => write!(f, "Sink::Channel({tag})"),
+            SinkKind::Call(_) => f.write_str("Sink::Call"),
+        }
+    }
 }
 
 impl Sink {
     /// A sink that delivers into `tx`, marking each delivery with `tag`.
     #[must_use]
     pub fn new(tx: mpsc::Sender<Delivery>, tag: usize) -> Self {
-        Self { tx, tag }
+        Self(SinkKind::Channel { tx, tag })
+    }
+
+    /// A sink that calls `handle` with each message, on the publisher's
+    /// task (in-memory bus) or the subscription's (NATS). `handle` must
+    /// be quick, must not block, and must not publish: it suits a
+    /// subscriber whose only state is a lookup table, and saves the hop
+    /// through a channel and a task.
+    #[must_use]
+    pub fn call(handle: impl Fn(Message) + Send + Sync + 'static) -> Self {
+        Self(SinkKind::Call(Arc::new(handle)))
     }
 
     /// Hands `message` to the subscriber without waiting.
@@ -61,23 +87,30 @@ impl Sink {
     /// consumer: like NATS, we drop the message and log it rather than
     /// stall every publisher. Returns `false` once the subscriber is gone.
     pub fn deliver(&self, message: Message) -> bool {
-        match self.tx.try_send(Delivery {
-            tag: self.tag,
-            message,
-        }) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(delivery)) => {
-                tracing::warn!(subject = %delivery.message.subject, "slow consumer: message dropped");
+        match &self.0 {
+            SinkKind::Call(handle) => {
+                handle(message);
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            SinkKind::Channel { tx, tag } => match tx.try_send(Delivery { tag: *tag, message }) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(delivery)) => {
+                    let subject = &delivery.message.subject;
+                    tracing::warn!(%subject, "slow consumer: message dropped");
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
         }
     }
 
     /// Whether the subscriber has gone away.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        match &self.0 {
+            SinkKind::Channel { tx, .. } => tx.is_closed(),
+            SinkKind::Call(_) => false,
+        }
     }
 }
 

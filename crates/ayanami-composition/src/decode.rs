@@ -337,14 +337,17 @@ impl Decoder {
         let what = format!("function `{service}.{name}`");
         let allowed = ["kind", "run", "inputs", "outputs", "timeout", "env"];
         let fields = self.fields(node, &what, &allowed)?;
+        let mut inputs = self.names(fields.get("inputs").copied(), "an input");
+        let mut outputs = self.names(fields.get("outputs").copied(), "an output");
+        let kind_name = fields.get("kind").and_then(|k| self.string(k, "`kind`"));
+        if kind_name.as_deref() == Some("outside") {
+            return self.outside(what, name, span, &fields, inputs, outputs);
+        }
         let Some(run) = fields.get("run") else {
             self.error(span, format!("{what} needs `run`: the command it runs"));
             return None;
         };
         let run_text = self.string(run, "`run`")?;
-        let mut inputs = self.names(fields.get("inputs").copied(), "an input");
-        let mut outputs = self.names(fields.get("outputs").copied(), "an output");
-        let kind_name = fields.get("kind").and_then(|k| self.string(k, "`kind`"));
         let kind = match kind_name.as_deref() {
             Some("cmd") => {
                 let argv = self.template(&what, &run_text, run.span, &mut inputs)?;
@@ -369,12 +372,15 @@ impl Decoder {
                 let span = fields["kind"].span;
                 self.error(
                     span,
-                    format!("unknown kind `{other}` of {what}; use `cmd` or `exec`"),
+                    format!("unknown kind `{other}` of {what}; use `cmd`, `exec` or `outside`"),
                 );
                 return None;
             }
             None => {
-                self.error(span, format!("{what} needs `kind`: `cmd` or `exec`"));
+                self.error(
+                    span,
+                    format!("{what} needs `kind`: `cmd`, `exec` or `outside`"),
+                );
                 return None;
             }
         };
@@ -393,6 +399,47 @@ impl Decoder {
                 defaults::FUNCTION_TIMEOUT,
             ),
             env,
+            span,
+        })
+    }
+
+    /// A function some program outside Ayanami serves over NATS: Ayanami
+    /// runs nothing for it, but flows need its inputs and outputs.
+    fn outside(
+        &mut self,
+        what: String,
+        name: String,
+        span: Span,
+        fields: &Fields<'_>,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+    ) -> Option<Function> {
+        if let Some(run) = fields.get("run") {
+            self.error(
+                run.span,
+                format!("{what} is `outside`, so Ayanami runs nothing for it; remove `run`"),
+            );
+        }
+        if inputs.is_empty() || outputs.is_empty() {
+            self.error(
+                span,
+                format!(
+                    "{what} is `outside`; list its `inputs` and `outputs` so flows can call it"
+                ),
+            );
+            return None;
+        }
+        Some(Function {
+            name,
+            kind: FunctionKind::Outside,
+            inputs,
+            outputs,
+            timeout: self.duration(
+                fields.get("timeout").copied(),
+                "`timeout`",
+                defaults::FUNCTION_TIMEOUT,
+            ),
+            env: BTreeMap::new(),
             span,
         })
     }

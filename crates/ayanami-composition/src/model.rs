@@ -141,6 +141,9 @@ pub enum FunctionKind {
         /// The program and its arguments.
         argv: Vec<String>,
     },
+    /// A program outside Ayanami that serves the function over NATS by the
+    /// event convention; Ayanami only calls it.
+    Outside,
 }
 
 /// One word of a `cmd` template: text and `$input` references.

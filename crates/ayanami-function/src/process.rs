@@ -60,6 +60,11 @@ pub async fn call(
             let output = run(dir, &name, function, argv, Some(stdin)).await?;
             parse_exec_output(&name, function, &output)
         }
+        FunctionKind::Outside => Err(CallError::new(
+            &name,
+            CallErrorKind::Spawn,
+            "is served outside Ayanami and cannot be run by it",
+        )),
     }
 }
 

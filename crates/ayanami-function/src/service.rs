@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ayanami_bus::{Bus, BusError, Delivery, Sink, Subscription};
-use ayanami_composition::{Composition, Function};
+use ayanami_composition::{Composition, Function, FunctionKind};
 use ayanami_event::{Direction, EventName, Id};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -60,6 +60,9 @@ pub async fn serve<B: Bus>(
     let (tx, rx) = mpsc::channel(BUFFER);
     let mut subscriptions = Vec::new();
     for (f, function) in composition.services[index].functions.iter().enumerate() {
+        if matches!(function.kind, FunctionKind::Outside) {
+            continue;
+        }
         let parent = EventName::service(service, &function.name, Direction::In, None);
         let whole = parent.pattern();
         let each = format!("{whole}.>");

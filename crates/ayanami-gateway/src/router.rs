@@ -9,31 +9,18 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Method, Response, StatusCode};
 use axum::routing::{MethodFilter, MethodRouter};
-use ayanami_bus::{Bus, BusError, Delivery, Sink, Subscription};
+use ayanami_bus::{Bus, BusError, Message, Sink, Subscription};
 use ayanami_composition::{Composition, Route};
-use ayanami_event::{Direction, EventName, Id, RouteSegment};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use ayanami_event::{EventName, Id, RouteSegment};
 
 use crate::pending::{CODE, CONTENT, HEADER, Pending, Reply};
 use crate::request;
 use crate::response::{self, Failure};
 
-const BUFFER: usize = 16384;
-const RESPONSES: usize = 0;
-const FLOW_ERRORS: usize = 1;
-
-/// The gateway's bus listener; dropping it stops the gateway answering.
+/// The gateway's subscriptions; dropping it stops the gateway answering.
 #[derive(Debug)]
 pub struct GatewayHandle {
-    task: JoinHandle<()>,
     _subscriptions: Vec<Subscription>,
-}
-
-impl Drop for GatewayHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Everything a handler needs for one route and method.
@@ -60,14 +47,14 @@ pub async fn router<B: Bus>(
     composition: &Composition,
 ) -> Result<(Router, GatewayHandle), BusError> {
     let pending = Pending::default();
-    let (tx, rx) = mpsc::channel(BUFFER);
+    let answers = pending.clone();
+    let on_response = Sink::call(move |message| answer_with(&answers, &message));
     let responses = bus
-        .subscribe("*.trig.response.>", None, Sink::new(tx.clone(), RESPONSES))
+        .subscribe("*.trig.response.>", None, on_response)
         .await?;
-    let errors = bus
-        .subscribe("*.flow.*.err", None, Sink::new(tx, FLOW_ERRORS))
-        .await?;
-    let task = tokio::spawn(listen(rx, pending.clone()));
+    let failures = pending.clone();
+    let on_error = Sink::call(move |message| fail_with(&failures, &message));
+    let errors = bus.subscribe("*.flow.*.err", None, on_error).await?;
 
     let mut router = Router::new();
     if let Some(gateway) = &composition.gateway {
@@ -97,7 +84,6 @@ pub async fn router<B: Bus>(
     let router =
         router.fallback(|| async { response::text(StatusCode::NOT_FOUND, "Not Found".to_owned()) });
     let handle = GatewayHandle {
-        task,
         _subscriptions: vec![responses, errors],
     };
     Ok((router, handle))
@@ -126,32 +112,52 @@ fn expected(composition: &Composition, route: &Route, method: &str) -> u8 {
     mask
 }
 
-async fn listen(mut rx: mpsc::Receiver<Delivery>, pending: Pending) {
-    while let Some(Delivery { tag, message }) = rx.recv().await {
-        let Some((token, rest)) = message.subject.split_once('.') else {
-            continue;
-        };
-        let Ok(id) = token.parse::<Id>() else {
-            continue;
-        };
-        match tag {
-            RESPONSES => match rest.parse::<EventName>() {
-                Ok(event) if event.direction() == Direction::In => {
-                    pending.answer(id.as_u128(), event.var(), &message.value)
-                }
-                _ => tracing::debug!(subject = %message.subject, "not a response event"),
-            },
-            _ => pending.fail(id.as_u128(), &message.value),
-        }
+/// Records a response variable for the waiting request it names.
+fn answer_with(pending: &Pending, message: &Message) {
+    let Some((id, var)) = response_parts(&message.subject) else {
+        tracing::debug!(subject = %message.subject, "not a response event");
+        return;
+    };
+    pending.answer(id.as_u128(), var, &message.value);
+}
+
+/// Fails the waiting request a flow's `err` event names.
+fn fail_with(pending: &Pending, message: &Message) {
+    let token = message.subject.split('.').next().unwrap_or_default();
+    if let Ok(id) = token.parse::<Id>() {
+        pending.fail(id.as_u128(), &message.value);
     }
+}
+
+/// The ID and variable path of `<ID>.trig.response.<method>[.<route>].in[.<var>]`.
+///
+/// Route tokens are never `in` (see `ayanami-event`'s route rule), so the
+/// first `in` after the method ends the route.
+fn response_parts(subject: &str) -> Option<(Id, Option<&str>)> {
+    let (token, rest) = subject.split_once('.')?;
+    let id = token.parse().ok()?;
+    let after_method = rest.strip_prefix("trig.response.")?.split_once('.')?.1;
+    let mut offset = 0;
+    for token in after_method.split('.') {
+        if token == "in" {
+            let var = &after_method[offset + token.len()..];
+            return Some((id, var.strip_prefix('.')));
+        }
+        offset += token.len() + 1;
+    }
+    None
 }
 
 async fn handle<B: Bus>(endpoint: Arc<Endpoint<B>>, request: Request) -> Response<Body> {
     let started = Instant::now();
     let id = Id::new();
-    let response = match answer(&endpoint, id, request).await {
-        Ok(response) => response,
-        Err(failure) => failure.into_response(),
+    // The deadline covers reading the body and publishing too: a slow
+    // client or a bus that is reconnecting must not hold a request longer.
+    let answered = tokio::time::timeout(endpoint.timeout, answer(&endpoint, id, request)).await;
+    let response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(failure)) => failure.into_response(),
+        Err(_) => Failure::Timeout.into_response(),
     };
     tracing::info!(
         %id,
@@ -192,17 +198,45 @@ async fn answer<B: Bus>(
         tracing::error!(%id, %error, "request could not be published");
         return Err(Failure::Internal);
     }
-    match tokio::time::timeout(endpoint.timeout, rx).await {
-        Ok(Ok(Reply::Answer(answer))) => response::build(answer).map_err(|reason| {
+    match rx.await {
+        Ok(Reply::Answer(answer)) => response::build(answer).map_err(|reason| {
             tracing::error!(%id, reason, "flow answered with an invalid response");
             Failure::Internal
         }),
-        Ok(Ok(Reply::Failed(error))) if error["kind"] == "timeout" => Err(Failure::Timeout),
-        Ok(Ok(Reply::Failed(error))) => {
+        Ok(Reply::Failed(error)) if error["kind"] == "timeout" => Err(Failure::Timeout),
+        Ok(Reply::Failed(error)) => {
             tracing::warn!(%id, error = %error["message"], "flow failed");
             Err(Failure::Internal)
         }
-        Ok(Err(_)) => Err(Failure::Internal),
-        Err(_) => Err(Failure::Timeout),
+        Err(_) => Err(Failure::Internal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_subjects_give_their_id_and_variable() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let cases = [
+            ("trig.response.get.in.content", Some(Some("content"))),
+            ("trig.response.get.in", Some(None)),
+            (
+                "trig.response.get.hello._name.in.header.x-a",
+                Some(Some("header.x-a")),
+            ),
+            ("trig.response.post.log.-in.in.code", Some(Some("code"))),
+            ("trig.response.get.banner.in", Some(None)),
+            ("trig.request.get.out", None),
+            ("trig.response.get.inbox.out", None),
+            ("trig.response.get.a.inbox.in.code", Some(Some("code"))),
+        ];
+        for (rest, expected) in cases {
+            let subject = format!("{id}.{rest}");
+            let parts = response_parts(&subject);
+            assert_eq!(parts.map(|(_, var)| var), expected, "{rest}");
+        }
+        assert!(response_parts("nope.trig.response.get.in.content").is_none());
     }
 }

@@ -2,4 +2,5 @@
 
 mod check;
 mod e2e;
+mod nats;
 mod support;

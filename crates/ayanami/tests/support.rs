@@ -54,69 +54,149 @@ pub(crate) fn copy_example(dir: &Path, edit: impl Fn(&str) -> String) {
     }
 }
 
-/// `ayanami run` as a child process; killed and reaped on drop.
-pub(crate) struct Ayanami {
+/// A child process whose output is kept and watched; killed and reaped on drop.
+pub(crate) struct Process {
     child: Child,
-    pub(crate) addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Process {
+    /// Starts `command` and waits until it prints a line containing `ready`
+    /// on stdout or stderr; returns the process and that line.
+    pub(crate) fn start(mut command: Command, ready: &str) -> (Self, String) {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the program starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        watch(BufReader::new(stdout), tx.clone(), log.clone());
+        watch(BufReader::new(stderr), tx, log.clone());
+        let mut process = Self { child, log, lines };
+        let line = process.wait_for(ready, Duration::from_secs(30));
+        (process, line)
+    }
+
+    /// Waits for a line containing `text` that was not waited for before.
+    pub(crate) fn wait_for(&mut self, text: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("no line with `{text}` within {limit:?}:\n{}", self.log());
+                }
+            }
+        }
+    }
+
+    /// Everything the process printed so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits up to `limit` for the process to exit.
+    pub(crate) fn signal_and_wait(&mut self, signal: i32, limit: Duration) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()));
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the process did not exit within {limit:?}:\n{}", self.log());
+    }
+}
+
+fn watch(
+    stream: impl BufRead + Send + 'static,
+    tx: std::sync::mpsc::Sender<String>,
+    log: Arc<Mutex<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in stream.lines() {
+            let Ok(line) = line else { break };
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+            let _ = tx.send(line);
+        }
+    });
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address in a log line's `addr=` field.
+pub(crate) fn addr_in(line: &str) -> SocketAddr {
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next());
+    addr.and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+}
+
+/// The `ayanami` binary with `args`, logging at info.
+pub(crate) fn ayanami(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ayanami"));
+    command.args(args).env("AYANAMI_LOG", "info");
+    command
+}
+
+/// `ayanami run` as a child process, with the gateway's address.
+pub(crate) struct Ayanami {
+    process: Process,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Ayanami {
     /// Starts `ayanami run DIR --port 0` and waits until the gateway listens.
     pub(crate) fn run(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ayanami"));
-        command
-            .args(["run", "--port", "0"])
-            .arg(dir)
-            .env("AYANAMI_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        Self::run_with(dir, &[], env)
+    }
+
+    /// Like [`Ayanami::run`], with more arguments such as `--nats URL`.
+    pub(crate) fn run_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = ayanami(&["run", "--port", "0"]);
+        command.arg(dir).args(args);
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("the ayanami binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let addr = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|r| r.split_whitespace().next());
-                if let Some(addr) = addr {
-                    let _ = tx.send(addr.parse::<SocketAddr>().ok());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let Ok(Some(addr)) = rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ayanami did not start listening:\n{}", log.lock().unwrap());
-        };
-        Self { child, addr, log }
+        let (process, line) = Process::start(command, "gateway listening");
+        let addr = addr_in(&line);
+        Self { process, addr }
     }
 
     /// Everything the process logged so far.
     pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     pub(crate) fn get(&self, path: &str) -> Response {
         request(self.addr, "GET", path, &[], b"")
-    }
-}
-
-impl Drop for Ayanami {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

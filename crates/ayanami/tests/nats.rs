@@ -1,0 +1,288 @@
+//! The example as microservices over a real nats-server: `run --nats`,
+//! `serve`, `up`, a service written in Python, replicas, and reconnection.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ayanami_testing::NatsServer;
+
+use crate::support::{
+    Ayanami, Process, TempDir, addr_in, ayanami, copy_example, example_dir, figlet, request,
+};
+
+fn assert_serves_the_example(addr: std::net::SocketAddr) {
+    let root = request(addr, "GET", "/", &[], b"");
+    assert_eq!((root.status, root.text().as_str()), (200, "Hello there"));
+    let hello = request(addr, "GET", "/hello/shinji", &[], b"");
+    assert_eq!((hello.status, hello.text().as_str()), (200, "Hello shinji"));
+    let banner = request(addr, "GET", "/banner?text=hi", &[], b"");
+    assert_eq!(banner.status, 200);
+    assert_eq!(banner.text(), format!("<pre>{}</pre>", figlet("hi")));
+}
+
+/// `ayanami serve KIND [NAME] --dir DIR --nats URL`, started and ready.
+fn serve(dir: &Path, url: &str, component: &[&str], env: &[(&str, &str)]) -> (Process, String) {
+    let mut command = ayanami(&["serve"]);
+    command
+        .args(component)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--nats", url]);
+    if component == ["gateway"] {
+        command.args(["--port", "0", "--host", "127.0.0.1"]);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Process::start(command, "component ready")
+}
+
+#[test]
+fn run_over_nats_carries_every_event_through_the_server() {
+    let server = NatsServer::start();
+    let mut watch = Command::new("python3");
+    watch.args(["-c", WATCHER, &server.url()]);
+    let (mut watcher, _) = Process::start(watch, "watching");
+    let ayanami = Ayanami::run_with(&example_dir(), &["--nats", &server.url()], &[]);
+
+    assert_serves_the_example(ayanami.addr);
+    watcher.wait_for("flow.banner.out.content", Duration::from_secs(10));
+    let log = watcher.log();
+    for event in [
+        "trig.request.get.out",
+        "trig.response.get.in.content",
+        "trig.request.get.hello._name.out",
+        "srvc.greeting.hello.in.name",
+        "srvc.cmd.figlet.in.input",
+        "srvc.cmd.figlet.out.output",
+        "flow.banner.out.content",
+    ] {
+        assert!(
+            log.contains(&format!(".{event}")),
+            "no `{event}` crossed NATS:\n{log}"
+        );
+    }
+}
+
+/// Prints the subject of every message on the server, via nats-py.
+const WATCHER: &str = r#"
+import asyncio, sys, nats
+async def main():
+    nc = await nats.connect(sys.argv[1])
+    async def show(msg):
+        print(msg.subject, flush=True)
+    await nc.subscribe(">", cb=show)
+    await nc.flush()
+    print("watching", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"#;
+
+#[test]
+fn the_example_runs_as_one_process_per_component() {
+    let server = NatsServer::start();
+    let dir = example_dir();
+    let mut components = Vec::new();
+    for component in [
+        &["service", "cmd"][..],
+        &["service", "html"],
+        &["service", "greeting"],
+        &["flow", "root"],
+        &["flow", "hello"],
+        &["flow", "banner"],
+    ] {
+        components.push(serve(&dir, &server.url(), component, &[]).0);
+    }
+    let (gateway, line) = serve(&dir, &server.url(), &["gateway"], &[]);
+
+    assert_serves_the_example(addr_in(&line));
+    drop(gateway);
+}
+
+#[test]
+fn serve_refuses_an_unknown_component_and_names_the_known_ones() {
+    let output = ayanami(&["serve", "flow", "nope", "--dir"])
+        .arg(example_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("unknown flow `nope`; the composition's flows are `root`, `hello`, `banner`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn up_runs_everything_and_ctrl_c_leaves_nothing_running() {
+    let project = TempDir::new("up");
+    copy_example(project.path(), str::to_owned);
+    let mut command = ayanami(&["up", "--port", "0"]);
+    command.arg(project.path());
+    let (mut up, line) = Process::start(command, "gateway listening");
+    let addr = addr_in(&line);
+    up.wait_for("all 7 components ready", Duration::from_secs(30));
+    let children = descendants(up.pid());
+    assert_eq!(children.len(), 8, "seven components and nats-server");
+
+    assert_serves_the_example(addr);
+    let log = up.log();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("gateway ") && l.contains(" | ")),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| l.starts_with("nats ")), "{log}");
+
+    assert_eq!(up.signal_and_wait(2, Duration::from_secs(20)), Some(0));
+    std::thread::sleep(Duration::from_millis(200));
+    let left: Vec<u32> = children
+        .into_iter()
+        .filter(|pid| is_running(*pid))
+        .collect();
+    assert!(left.is_empty(), "still running after Ctrl-C: {left:?}");
+}
+
+#[test]
+fn up_says_how_to_install_a_missing_nats_server() {
+    let empty = TempDir::new("no-nats-path");
+    let output = ayanami(&["up"])
+        .arg(example_dir())
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`nats-server` is not installed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("apt-get install nats-server"), "{stderr}");
+}
+
+/// Every process below `pid`, found through `/proc`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            let ppid: u32 = after_name.split(' ').nth(1).unwrap().parse().unwrap();
+            if ppid == parent {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    found
+}
+
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap()..].starts_with(") Z"))
+}
+
+#[test]
+fn a_python_service_speaking_only_nats_serves_a_flow() {
+    let server = NatsServer::start();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-service");
+    let mut python = Command::new("python3");
+    python.arg(dir.join("shout.py")).arg(server.url());
+    let (_python, _) = Process::start(python, "shout.upper ready");
+    let ayanami = Ayanami::run_with(&dir, &["--nats", &server.url()], &[]);
+
+    let response = ayanami.get("/shout?text=hello%20rei");
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "HELLO REI")
+    );
+}
+
+#[test]
+fn two_replicas_of_a_service_share_the_calls_and_answer_each_once() {
+    let server = NatsServer::start();
+    let dir = example_dir();
+    let url = server.url();
+    let debug = [("AYANAMI_LOG", "info,ayanami_function=debug")];
+    let (first, _) = serve(&dir, &url, &["service", "html"], &debug);
+    let (second, _) = serve(&dir, &url, &["service", "html"], &debug);
+    let _figlet = serve(&dir, &url, &["service", "cmd"], &[]);
+    let _flow = serve(&dir, &url, &["flow", "banner"], &[]);
+    let (_gateway, line) = serve(&dir, &url, &["gateway"], &[]);
+    let addr = addr_in(&line);
+
+    let calls = 24;
+    for n in 0..calls {
+        let text = format!("r{n}");
+        let response = request(addr, "GET", &format!("/banner?text={text}"), &[], b"");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.text(), format!("<pre>{}</pre>", figlet(&text)));
+    }
+    let done = |p: &Process| p.log().matches("call done").count();
+    let (a, b) = (done(&first), done(&second));
+    assert!(a > 0 && b > 0, "both replicas work: {a} and {b}");
+    assert_eq!(a + b, calls, "each call is answered exactly once");
+}
+
+#[test]
+fn components_reconnect_after_the_nats_server_restarts() {
+    let mut server = NatsServer::start();
+    let project = TempDir::new("reconnect");
+    copy_example(project.path(), |yaml| {
+        yaml.replace("timeout: 30s", "timeout: 2s")
+    });
+    let ayanami = Ayanami::run_with(project.path(), &["--nats", &server.url()], &[]);
+    let addr = ayanami.addr;
+    assert_eq!(ayanami.get("/").status, 200);
+
+    let running = Arc::new(AtomicBool::new(true));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let running = running.clone();
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                while running.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let response = request(addr, "GET", "/", &[], b"");
+                    answers.push((response.status, started.elapsed()));
+                }
+                answers
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill();
+    std::thread::sleep(Duration::from_secs(1));
+    server.restart();
+    let recovered = Instant::now();
+    while ayanami.get("/").status != 200 {
+        assert!(recovered.elapsed() < Duration::from_secs(20), "no recovery");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    running.store(false, Ordering::Relaxed);
+
+    let answers: Vec<(u16, Duration)> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(answers.len() > 10);
+    for (status, took) in &answers {
+        assert!([200, 500, 504].contains(status), "status {status}");
+        assert!(
+            *took < Duration::from_secs(4),
+            "a request hung for {took:?}"
+        );
+    }
+    for _ in 0..20 {
+        assert_eq!(ayanami.get("/hello/again").text(), "Hello again");
+    }
+}
