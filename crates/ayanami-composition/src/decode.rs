@@ -335,7 +335,15 @@ impl Decoder {
         node: &Node,
     ) -> Option<Function> {
         let what = format!("function `{service}.{name}`");
-        let allowed = ["kind", "run", "inputs", "outputs", "timeout", "env"];
+        let allowed = [
+            "kind",
+            "run",
+            "inputs",
+            "outputs",
+            "timeout",
+            "env",
+            "concurrency",
+        ];
         let fields = self.fields(node, &what, &allowed)?;
         let mut inputs = self.names(fields.get("inputs").copied(), "an input");
         let mut outputs = self.names(fields.get("outputs").copied(), "an output");
@@ -368,21 +376,43 @@ impl Decoder {
                 let argv = self.argv(&what, &run_text, run.span)?;
                 FunctionKind::Exec { argv }
             }
+            Some("worker") => {
+                let argv = self.argv(&what, &run_text, run.span)?;
+                FunctionKind::Worker { argv }
+            }
             Some(other) => {
                 let span = fields["kind"].span;
                 self.error(
                     span,
-                    format!("unknown kind `{other}` of {what}; use `cmd`, `exec` or `outside`"),
+                    format!(
+                        "unknown kind `{other}` of {what}; use `cmd`, `exec`, `worker` or `outside`"
+                    ),
                 );
                 return None;
             }
             None => {
                 self.error(
                     span,
-                    format!("{what} needs `kind`: `cmd`, `exec` or `outside`"),
+                    format!("{what} needs `kind`: `cmd`, `exec`, `worker` or `outside`"),
                 );
                 return None;
             }
+        };
+        let concurrency = match fields.get("concurrency") {
+            Some(node) => {
+                let parsed = node
+                    .as_str()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .filter(|n| *n > 0);
+                if parsed.is_none() {
+                    self.error(
+                        node.span,
+                        "`concurrency` must be a whole number of calls, at least 1",
+                    );
+                }
+                parsed
+            }
+            None => None,
         };
         let env = match fields.get("env") {
             Some(node) => self.env(node, &what),
@@ -399,6 +429,7 @@ impl Decoder {
                 defaults::FUNCTION_TIMEOUT,
             ),
             env,
+            concurrency,
             span,
         })
     }
@@ -440,6 +471,7 @@ impl Decoder {
                 defaults::FUNCTION_TIMEOUT,
             ),
             env: BTreeMap::new(),
+            concurrency: None,
             span,
         })
     }
@@ -854,7 +886,15 @@ mod tests {
 
     #[test]
     fn typos_are_guessed_only_when_one_key_is_close() {
-        let keys = ["kind", "run", "inputs", "outputs", "timeout", "env"];
+        let keys = [
+            "kind",
+            "run",
+            "inputs",
+            "outputs",
+            "timeout",
+            "env",
+            "concurrency",
+        ];
         assert_eq!(typo_of("kidn", &keys), Some("kind"));
         assert_eq!(typo_of("input", &keys), Some("inputs"));
         assert_eq!(typo_of("retries", &keys), None);

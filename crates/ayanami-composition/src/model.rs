@@ -124,6 +124,8 @@ pub struct Function {
     pub timeout: Duration,
     /// The environment the function sees besides `PATH` and `HOME`.
     pub env: BTreeMap<String, String>,
+    /// How many calls may run at once; later ones wait, in order.
+    pub concurrency: Option<usize>,
     /// Where the function's name is written.
     pub span: Span,
 }
@@ -138,6 +140,12 @@ pub enum FunctionKind {
     },
     /// A program given the inputs as a JSON object on stdin, answering one on stdout.
     Exec {
+        /// The program and its arguments.
+        argv: Vec<String>,
+    },
+    /// A long-lived program: one JSON request per line on stdin, one JSON
+    /// reply per line on stdout, many calls in flight.
+    Worker {
         /// The program and its arguments.
         argv: Vec<String>,
     },

@@ -15,7 +15,8 @@ use crate::{CallError, CallErrorKind};
 /// How much of stderr an error keeps: its last bytes.
 const STDERR_TAIL: usize = 2048;
 
-/// Runs `service.function` once with `inputs`, from the project folder `dir`.
+/// Runs the `cmd` or `exec` function `service.function` once with
+/// `inputs`, from the project folder `dir`.
 ///
 /// # Errors
 ///
@@ -27,16 +28,7 @@ pub async fn call(
     function: &Function,
     inputs: &Map<String, Value>,
 ) -> Result<Map<String, Value>, CallError> {
-    let name = format!("{service}.{}", function.name);
-    for input in &function.inputs {
-        if !inputs.contains_key(input) {
-            return Err(CallError::new(
-                &name,
-                CallErrorKind::BadInput,
-                format!("was called without input `{input}`"),
-            ));
-        }
-    }
+    let name = check_inputs(service, function, inputs)?;
     match &function.kind {
         FunctionKind::Cmd { argv } => {
             let argv: Vec<String> = argv.iter().map(|word| expand(word, inputs)).collect();
@@ -60,11 +52,28 @@ pub async fn call(
             let output = run(dir, &name, function, argv, Some(stdin)).await?;
             parse_exec_output(&name, function, &output)
         }
-        FunctionKind::Outside => Err(CallError::new(
+        FunctionKind::Worker { .. } | FunctionKind::Outside => Err(CallError::new(
             &name,
             CallErrorKind::Spawn,
-            "is served outside Ayanami and cannot be run by it",
+            "is not a one-shot program (`cmd` or `exec`)",
         )),
+    }
+}
+
+/// Checks that every input of `function` is there; returns its full name.
+pub(crate) fn check_inputs(
+    service: &str,
+    function: &Function,
+    inputs: &Map<String, Value>,
+) -> Result<String, CallError> {
+    let name = format!("{service}.{}", function.name);
+    match function.inputs.iter().find(|i| !inputs.contains_key(*i)) {
+        Some(missing) => Err(CallError::new(
+            &name,
+            CallErrorKind::BadInput,
+            format!("was called without input `{missing}`"),
+        )),
+        None => Ok(name),
     }
 }
 
@@ -206,6 +215,7 @@ mod tests {
             outputs: outputs.iter().map(|s| (*s).to_owned()).collect(),
             timeout: Duration::from_secs(5),
             env: BTreeMap::new(),
+            concurrency: None,
             span: ayanami_composition::Span::default(),
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::{CallError, CallErrorKind, call};
+use crate::{CallError, CallErrorKind, Runner};
 
 /// How many deliveries may wait for the dispatcher before the bus counts
 /// this service as a slow consumer.
@@ -77,6 +77,7 @@ pub async fn serve<B: Bus>(
     }
     let dispatcher = Dispatcher {
         bus,
+        runner: Arc::new(Runner::new(&composition, service)),
         composition,
         service: index,
         gathering: HashMap::new(),
@@ -97,6 +98,7 @@ struct Gathering {
 
 struct Dispatcher<B> {
     bus: B,
+    runner: Arc<Runner>,
     composition: Arc<Composition>,
     service: usize,
     gathering: HashMap<(u128, usize), Gathering>,
@@ -178,6 +180,7 @@ impl<B: Bus> Dispatcher<B> {
     fn start(&self, token: &str, index: usize, inputs: Map<String, Value>) {
         let bus = self.bus.clone();
         let composition = self.composition.clone();
+        let runner = self.runner.clone();
         let service = self.service;
         let token = token.to_owned();
         let span = tracing::debug_span!("ayanami.call", id = %token, function = %self.function(index).name);
@@ -186,7 +189,7 @@ impl<B: Bus> Dispatcher<B> {
                 let service = &composition.services[service];
                 let function = &service.functions[index];
                 let started = Instant::now();
-                let result = call(&composition.dir, &service.name, function, &inputs).await;
+                let result = runner.call(index, &inputs).await;
                 let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 match result {
                     Ok(outputs) => {

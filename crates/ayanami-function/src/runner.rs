@@ -1,0 +1,96 @@
+//! Calls the functions of one service, keeping what lives between calls:
+//! worker processes and concurrency limits.
+
+use std::path::PathBuf;
+
+use ayanami_composition::{Composition, Function, FunctionKind};
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+use crate::worker::Worker;
+use crate::{CallError, process};
+
+/// The functions of one service, ready to be called.
+pub struct Runner {
+    dir: PathBuf,
+    service: String,
+    slots: Vec<Slot>,
+}
+
+struct Slot {
+    function: Function,
+    limit: Option<Semaphore>,
+    worker: Option<Worker>,
+}
+
+impl Runner {
+    /// A runner for `service`'s functions, which run from the project folder.
+    ///
+    /// # Panics
+    ///
+    /// When `service` is not in `composition`: callers take it from there.
+    #[must_use]
+    pub fn new(composition: &Composition, service: &str) -> Self {
+        let functions = &composition
+            .service(service)
+            .expect("the service is in the composition")
+            .functions;
+        let slots = functions
+            .iter()
+            .map(|function| Slot {
+                function: function.clone(),
+                limit: function.concurrency.map(Semaphore::new),
+                worker: match &function.kind {
+                    FunctionKind::Worker { argv } => Some(Worker::new(
+                        format!("{service}.{}", function.name),
+                        function,
+                        argv.clone(),
+                        composition.dir.clone(),
+                    )),
+                    _ => None,
+                },
+            })
+            .collect();
+        Self {
+            dir: composition.dir.clone(),
+            service: service.to_owned(),
+            slots,
+        }
+    }
+
+    /// The function at `index` in the service.
+    #[must_use]
+    pub fn function(&self, index: usize) -> &Function {
+        &self.slots[index].function
+    }
+
+    /// Calls the function at `index` with `inputs`, waiting in line first
+    /// when it has a `concurrency` limit.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] saying why the call failed.
+    pub async fn call(
+        &self,
+        index: usize,
+        inputs: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, CallError> {
+        let slot = &self.slots[index];
+        let _permit = match &slot.limit {
+            Some(limit) => Some(
+                limit
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
+            None => None,
+        };
+        match &slot.worker {
+            Some(worker) => {
+                process::check_inputs(&self.service, &slot.function, inputs)?;
+                worker.call(inputs).await
+            }
+            None => process::call(&self.dir, &self.service, &slot.function, inputs).await,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! `worker` functions: one long-lived process per function, many calls in
+//! flight over a line protocol.
+//!
+//! Ayanami writes one JSON object per line on the worker's stdin,
+//! `{"id": 7, "inputs": {...}}`, and reads one per line from its stdout,
+//! `{"id": 7, "outputs": {...}}` or `{"id": 7, "error": "what went wrong"}`,
+//! in any order. The worker starts on the first call, is restarted with
+//! back-off when it dies (the calls it held fail), and its whole process
+//! group is killed when Ayanami stops.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{CallError, CallErrorKind};
+
+/// The longest reply line accepted, so a runaway worker cannot exhaust memory.
+const MAX_LINE: usize = 64 << 20;
+/// The longest wait between restarts of a worker that keeps dying.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What one call ends with.
+type Outcome = Result<Map<String, Value>, CallError>;
+/// The calls sent to a worker and not yet answered, by call id.
+type Calls = HashMap<u64, oneshot::Sender<Outcome>>;
+type Waiting = Arc<Mutex<Calls>>;
+
+/// One worker function and, once called, its process.
+pub(crate) struct Worker {
+    name: String,
+    argv: Vec<String>,
+    dir: PathBuf,
+    env: BTreeMap<String, String>,
+    outputs: Vec<String>,
+    timeout: Duration,
+    next_id: AtomicU64,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    live: Option<Live>,
+    restarts: u32,
+    started: Option<Instant>,
+}
+
+/// A running worker process.
+struct Live {
+    lines: mpsc::UnboundedSender<Vec<u8>>,
+    waiting: Waiting,
+    alive: Arc<AtomicBool>,
+    group: Option<Pid>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(
+        name: String,
+        function: &ayanami_composition::Function,
+        argv: Vec<String>,
+        dir: PathBuf,
+    ) -> Self {
+        Self {
+            name,
+            argv,
+            dir,
+            env: function.env.clone(),
+            outputs: function.outputs.clone(),
+            timeout: function.timeout,
+            next_id: AtomicU64::new(1),
+            state: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Sends one call to the worker and waits for its reply.
+    pub(crate) async fn call(&self, inputs: &Map<String, Value>) -> Outcome {
+        let (lines, waiting) = self.live().await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&waiting).insert(id, tx);
+        let mut line =
+            serde_json::to_vec(&json!({"id": id, "inputs": inputs})).expect("JSON serialises");
+        line.push(b'\n');
+        if lines.send(line).is_err() {
+            lock(&waiting).remove(&id);
+            return Err(self.gone("stopped before the call could be sent"));
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.gone("stopped while handling the call")),
+            Err(_) => {
+                lock(&waiting).remove(&id);
+                Err(CallError::timeout(&self.name, self.timeout))
+            }
+        }
+    }
+
+    fn gone(&self, what: &str) -> CallError {
+        CallError::new(&self.name, CallErrorKind::Exit, format!("worker {what}"))
+    }
+
+    /// The running process, started (after a back-off if it keeps dying) when needed.
+    async fn live(&self) -> Result<(mpsc::UnboundedSender<Vec<u8>>, Waiting), CallError> {
+        let mut state = self.state.lock().await;
+        if let Some(live) = state
+            .live
+            .as_ref()
+            .filter(|l| l.alive.load(Ordering::Acquire))
+        {
+            return Ok((live.lines.clone(), live.waiting.clone()));
+        }
+        if let (Some(_), Some(started)) = (state.live.take(), state.started) {
+            if started.elapsed() < Duration::from_secs(10) {
+                let delay = Duration::from_millis(100) * 2u32.saturating_pow(state.restarts);
+                state.restarts = state.restarts.saturating_add(1);
+                tracing::warn!(function = %self.name, delay_ms = delay.min(MAX_BACKOFF).as_millis() as u64, "worker died; restarting");
+                tokio::time::sleep(delay.min(MAX_BACKOFF)).await;
+            } else {
+                state.restarts = 0;
+            }
+        }
+        let live = self.spawn()?;
+        let handles = (live.lines.clone(), live.waiting.clone());
+        state.live = Some(live);
+        state.started = Some(Instant::now());
+        Ok(handles)
+    }
+
+    fn spawn(&self) -> Result<Live, CallError> {
+        let mut command = Command::new(&self.argv[0]);
+        command
+            .args(&self.argv[1..])
+            .current_dir(&self.dir)
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(key, _)| key == "PATH" || key == "HOME"))
+            .envs(&self.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|error| {
+            CallError::new(
+                &self.name,
+                CallErrorKind::Spawn,
+                format!("could not start `{}`: {error}", self.argv[0]),
+            )
+        })?;
+        tracing::info!(function = %self.name, pid = child.id(), "worker started");
+        let group = child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .map(Pid::from_raw);
+        let (lines, queue) = mpsc::unbounded_channel();
+        let waiting = Waiting::default();
+        let alive = Arc::new(AtomicBool::new(true));
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        tokio::spawn(write(stdin, queue));
+        tokio::spawn(log_stderr(stderr, self.name.clone()));
+        let reader = Reader {
+            name: self.name.clone(),
+            outputs: self.outputs.clone(),
+            waiting: waiting.clone(),
+            alive: alive.clone(),
+        };
+        tokio::spawn(reader.run(stdout, child));
+        Ok(Live {
+            lines,
+            waiting,
+            alive,
+            group,
+        })
+    }
+}
+
+fn lock(waiting: &Waiting) -> std::sync::MutexGuard<'_, Calls> {
+    waiting.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn write(mut stdin: ChildStdin, mut queue: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(line) = queue.recv().await {
+        if stdin.write_all(&line).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn log_stderr(stderr: impl AsyncRead + Unpin, function: String) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::warn!(%function, line, "worker stderr");
+    }
+}
+
+/// Reads replies and hands each to its call; fails every waiting call when
+/// the worker's stdout ends.
+struct Reader {
+    name: String,
+    outputs: Vec<String>,
+    waiting: Waiting,
+    alive: Arc<AtomicBool>,
+}
+
+impl Reader {
+    async fn run(self, stdout: impl AsyncRead + Unpin, mut child: Child) {
+        let mut stdout = BufReader::new(stdout);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match read_line(&mut stdout, &mut line).await {
+                Ok(true) => self.reply(&line),
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::warn!(function = %self.name, %error, "worker output unreadable; restarting it");
+                    break;
+                }
+            }
+        }
+        self.alive.store(false, Ordering::Release);
+        let _ = child.start_kill();
+        let status = child
+            .wait()
+            .await
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        tracing::warn!(function = %self.name, %status, "worker stopped");
+        let held: Vec<_> = lock(&self.waiting).drain().collect();
+        for (_, tx) in held {
+            let error = CallError::new(
+                &self.name,
+                CallErrorKind::Exit,
+                format!("worker stopped ({status}) while handling the call"),
+            );
+            let _ = tx.send(Err(error));
+        }
+    }
+
+    fn reply(&self, line: &[u8]) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let Some((id, result)) = self.parse(line) else {
+            tracing::warn!(function = %self.name, bytes = line.len(), "worker wrote a line that is not a reply; ignored");
+            return;
+        };
+        if let Some(tx) = lock(&self.waiting).remove(&id) {
+            let _ = tx.send(result);
+        }
+    }
+
+    fn parse(&self, line: &[u8]) -> Option<(u64, Outcome)> {
+        let Value::Object(mut reply) = serde_json::from_slice(line).ok()? else {
+            return None;
+        };
+        let id = reply.get("id")?.as_u64()?;
+        if let Some(error) = reply.get("error") {
+            let message = error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_owned);
+            let error = CallError::new(
+                &self.name,
+                CallErrorKind::Exit,
+                format!("failed: {message}"),
+            );
+            return Some((id, Err(error)));
+        }
+        let Some(Value::Object(outputs)) = reply.remove("outputs") else {
+            let error = CallError::new(
+                &self.name,
+                CallErrorKind::BadOutput,
+                "replied with neither `outputs` nor `error`",
+            );
+            return Some((id, Err(error)));
+        };
+        if let Some(missing) = self.outputs.iter().find(|o| !outputs.contains_key(*o)) {
+            let error = CallError::new(
+                &self.name,
+                CallErrorKind::BadOutput,
+                format!("answered without output `{missing}`"),
+            );
+            return Some((id, Err(error)));
+        }
+        Some((id, Ok(outputs)))
+    }
+}
+
+/// Reads one line into `line`; `false` at the end of the stream.
+async fn read_line(
+    stream: &mut (impl AsyncBufReadExt + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    loop {
+        let buffer = stream.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(!line.is_empty());
+        }
+        let (taken, done) = match buffer.iter().position(|b| *b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        line.extend_from_slice(&buffer[..taken]);
+        stream.consume(taken);
+        if line.len() > MAX_LINE {
+            return Err(std::io::Error::other(format!(
+                "a reply line is longer than {MAX_LINE} bytes"
+            )));
+        }
+        if done {
+            return Ok(true);
+        }
+    }
+}

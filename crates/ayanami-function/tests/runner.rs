@@ -1,0 +1,175 @@
+//! Calling functions through the runner: workers over the line protocol,
+//! and concurrency limits.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ayanami_function::{CallErrorKind, Runner};
+use serde_json::{Map, Value, json};
+
+const WORKER: &str = r#"
+import json, os, sys, time
+for line in sys.stdin:
+    call = json.loads(line)
+    text = call["inputs"]["text"]
+    if text == "die":
+        sys.exit(3)
+    if text == "slow":
+        continue
+    if text == "bad":
+        print(json.dumps({"id": call["id"], "error": "bad text"}), flush=True)
+        continue
+    reply = {"upper": text.upper(), "pid": os.getpid()}
+    print(json.dumps({"id": call["id"], "outputs": reply}), flush=True)
+"#;
+
+struct Project(PathBuf);
+
+impl Project {
+    fn new(label: &str, yaml: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("ayanami-runner-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("worker.py"), WORKER).unwrap();
+        std::fs::write(dir.join("ayanami.yaml"), yaml).unwrap();
+        Self(dir)
+    }
+
+    fn runner(&self, service: &str) -> Runner {
+        let composition = ayanami_composition::load(Path::new(&self.0)).unwrap();
+        Runner::new(&composition, service)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const WORKER_YAML: &str = "
+name: workers
+services:
+  s:
+    functions:
+      w:
+        kind: worker
+        run: python3 worker.py
+        inputs: [text]
+        outputs: [upper]
+        timeout: 1s
+";
+
+fn text(value: &str) -> Map<String, Value> {
+    Map::from_iter([("text".to_owned(), json!(value))])
+}
+
+#[tokio::test]
+async fn one_worker_process_answers_many_calls_in_flight() {
+    let project = Project::new("many", WORKER_YAML);
+    let runner = Arc::new(project.runner("s"));
+    let calls: Vec<_> = (0..32)
+        .map(|n| {
+            let runner = runner.clone();
+            tokio::spawn(async move { runner.call(0, &text(&format!("call {n}"))).await })
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for (n, call) in calls.into_iter().enumerate() {
+        let outputs = call.await.unwrap().unwrap();
+        assert_eq!(outputs["upper"], json!(format!("CALL {n}")));
+        pids.push(outputs["pid"].clone());
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "one process served every call");
+}
+
+#[tokio::test]
+async fn a_worker_error_reply_fails_only_that_call() {
+    let project = Project::new("error", WORKER_YAML);
+    let runner = project.runner("s");
+    let error = runner.call(0, &text("bad")).await.unwrap_err();
+    assert_eq!(error.to_string(), "function `s.w` failed: bad text");
+    assert_eq!(
+        runner.call(0, &text("ok")).await.unwrap()["upper"],
+        json!("OK")
+    );
+}
+
+#[tokio::test]
+async fn a_dying_worker_fails_the_calls_it_held_and_is_restarted() {
+    let project = Project::new("dies", WORKER_YAML);
+    let runner = Arc::new(project.runner("s"));
+    let first = runner.call(0, &text("before")).await.unwrap()["pid"].clone();
+
+    let held = {
+        let runner = runner.clone();
+        tokio::spawn(async move { runner.call(0, &text("slow")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let error = runner.call(0, &text("die")).await.unwrap_err();
+    assert_eq!(error.kind, CallErrorKind::Exit);
+    assert!(
+        error
+            .to_string()
+            .starts_with("function `s.w` worker stopped (exit status: 3)"),
+        "{error}"
+    );
+    let held = held.await.unwrap().unwrap_err();
+    assert!(held.to_string().contains("worker stopped"), "{held}");
+
+    let after = runner.call(0, &text("after")).await.unwrap();
+    assert_eq!(after["upper"], json!("AFTER"));
+    assert_ne!(after["pid"], first, "a new process");
+}
+
+#[tokio::test]
+async fn a_call_the_worker_never_answers_times_out() {
+    let project = Project::new("slow", WORKER_YAML);
+    let runner = project.runner("s");
+    let started = Instant::now();
+    let error = runner.call(0, &text("slow")).await.unwrap_err();
+    assert_eq!(error.kind, CallErrorKind::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        runner.call(0, &text("next")).await.unwrap()["upper"],
+        json!("NEXT")
+    );
+}
+
+#[tokio::test]
+async fn calls_beyond_the_concurrency_limit_wait() {
+    let yaml = "
+name: limited
+services:
+  s:
+    functions:
+      nap:
+        kind: exec
+        run: sh -c 'sleep 0.3; echo {}'
+        concurrency: 2
+";
+    let project = Project::new("limit", yaml);
+    let runner = Arc::new(project.runner("s"));
+    let started = Instant::now();
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let runner = runner.clone();
+            tokio::spawn(async move { runner.call(0, &Map::new()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(600),
+        "two at a time: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1150),
+        "but two at once: {took:?}"
+    );
+}
