@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use ayanami_event::{Direction, EventKind, EventName};
+use ayanami_event::{Direction, EventKind, EventName, RouteSegment};
 
 use crate::decode::{Decoder, backticked};
 use crate::model::{Composition, Flow, Span, Wiring};
@@ -338,7 +338,21 @@ fn check_gateway(composition: &Composition, d: &mut Decoder) {
                 Role::To => w.to.iter().any(|to| to.base() == *event),
             })
     };
-    for route in &gateway.routes {
+    for (index, route) in gateway.routes.iter().enumerate() {
+        let earlier = gateway.routes[..index].iter();
+        if let Some(other) = earlier
+            .rev()
+            .find(|o| ambiguous(&o.segments, &route.segments))
+        {
+            d.error(
+                route.span,
+                format!(
+                    "routes `{}` and `{}` cannot be told apart by the router; give parameters at the same place the same name, and put no parameter where the other has a catch-all",
+                    other.path, route.path
+                ),
+            );
+            continue;
+        }
         for method in &route.methods {
             let path = &route.path;
             if !seen.insert((route.request_event(method), method)) {
@@ -370,6 +384,53 @@ fn check_gateway(composition: &Composition, d: &mut Decoder) {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Whether the router cannot hold both route paths: it always prefers a
+/// literal to a parameter, but refuses two parameters of different names
+/// at the same place, or a parameter beside a catch-all.
+fn ambiguous(a: &[RouteSegment], b: &[RouteSegment]) -> bool {
+    for (a, b) in a.iter().zip(b) {
+        match (a, b) {
+            (RouteSegment::Literal(x), RouteSegment::Literal(y)) if x != y => return false,
+            (RouteSegment::Literal(_), RouteSegment::Literal(_)) => {}
+            (RouteSegment::Literal(_), _) | (_, RouteSegment::Literal(_)) => return false,
+            (RouteSegment::Param(x), RouteSegment::Param(y)) if x == y => {}
+            (RouteSegment::CatchAll(x), RouteSegment::CatchAll(y)) => return x != y,
+            _ => return true,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use ayanami_event::parse_route;
+
+    use super::*;
+
+    #[test]
+    fn routes_are_ambiguous_only_when_the_router_could_not_choose() {
+        let cases = [
+            ("/a/{x}", "/a/{y}", true),
+            ("/a/{x}", "/a/{*rest}", true),
+            ("/a/{x}/b", "/a/{*rest}", true),
+            ("/a/{*x}", "/a/{*y}", true),
+            ("/{x}/b", "/{y}/c", true),
+            ("/a/{x}", "/a/b", false),
+            ("/a/{x}", "/a/{x}/c", false),
+            ("/a/{*x}", "/a/b/c", false),
+            ("/{*x}", "/", false),
+            ("/a/{*x}", "/a", false),
+            ("/a", "/b", false),
+            ("/a/{*x}", "/a/{*x}", false),
+        ];
+        for (a, b, expected) in cases {
+            let (a_segments, b_segments) = (parse_route(a).unwrap(), parse_route(b).unwrap());
+            assert_eq!(ambiguous(&a_segments, &b_segments), expected, "{a} {b}");
+            assert_eq!(ambiguous(&b_segments, &a_segments), expected, "{b} {a}");
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use ayanami_event::{EventKind, EventName, is_name, is_var_path, parse_route};
 
 use crate::model::{
-    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring,
-    WiringSpans, Word,
+    ANY_METHOD, Composition, Cors, Flow, Function, FunctionKind, Gateway, METHODS, Piece, Route,
+    Service, Span, Wiring, WiringSpans, Word,
 };
 use crate::yaml::{Node, Value};
 use crate::{Diagnostic, defaults};
@@ -216,7 +216,7 @@ impl Decoder {
         let fields = self.fields(
             node,
             "`gateway`",
-            &["port", "timeout", "max_body", "routes"],
+            &["port", "timeout", "max_body", "routes", "cors"],
         )?;
         let port = match fields.get("port") {
             Some(node) => node
@@ -264,7 +264,100 @@ impl Decoder {
             ),
             max_body,
             routes,
+            cors: fields.get("cors").and_then(|node| self.cors(node)),
         })
+    }
+
+    fn cors(&mut self, node: &Node) -> Option<Cors> {
+        let allowed = ["origins", "methods", "headers", "max_age"];
+        let fields = self.fields(node, "`cors`", &allowed)?;
+        let origins = self.strings(fields.get("origins").copied(), "`origins` of `cors`");
+        for (origin, span) in &origins {
+            if !is_origin(origin) {
+                self.error(
+                    *span,
+                    format!("`{origin}` is not an origin; write `*` or a scheme and host such as `https://example.com`, without a path"),
+                );
+            }
+        }
+        if origins.is_empty() {
+            self.error(
+                node.span,
+                "`cors` needs `origins`: the origins allowed, such as `[\"https://example.com\"]` or `[\"*\"]`",
+            );
+        }
+        let methods = match fields.get("methods") {
+            Some(list) => {
+                let methods = self.strings(Some(list), "`methods` of `cors`");
+                self.methods(methods.into_iter(), false, "`cors`")
+            }
+            None => ["GET", "HEAD", "POST"].map(str::to_owned).to_vec(),
+        };
+        let mut headers = Vec::new();
+        for (header, span) in self.strings(fields.get("headers").copied(), "`headers` of `cors`") {
+            if is_name(&header) {
+                headers.push(header.to_ascii_lowercase());
+            } else {
+                self.error(
+                    span,
+                    format!("`{header}` is not a header name; use letters, digits and `-`"),
+                );
+            }
+        }
+        let max_age = self.duration(
+            fields.get("max_age").copied(),
+            "`max_age`",
+            defaults::CORS_MAX_AGE,
+        );
+        Some(Cors {
+            origins: origins.into_iter().map(|(o, _)| o).collect(),
+            methods,
+            headers,
+            max_age,
+        })
+    }
+
+    /// The strings of a list node, with where each is written.
+    fn strings(&mut self, node: Option<&Node>, what: &str) -> Vec<(String, Span)> {
+        let Some(node) = node else { return Vec::new() };
+        let Value::Seq(items) = &node.value else {
+            self.error(
+                node.span,
+                format!("{what} must be a list, not {}", node.describe()),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| Some((self.string(item, what)?, item.span)))
+            .collect()
+    }
+
+    /// Upper-cased `methods`, each reported where it is written when unknown;
+    /// `ANY` is allowed, alone, where `any` says so.
+    fn methods(
+        &mut self,
+        methods: impl Iterator<Item = (String, Span)>,
+        any: bool,
+        what: &str,
+    ) -> Vec<String> {
+        let mut known = Vec::new();
+        for (mut method, span) in methods {
+            method.make_ascii_uppercase();
+            if METHODS.contains(&method.as_str()) || (any && method == ANY_METHOD) {
+                known.push(method);
+                continue;
+            }
+            let mut choices = METHODS.join(", ");
+            if any {
+                choices.push_str(", or `ANY` for every method");
+            }
+            self.error(
+                span,
+                format!("unknown method `{method}` in {what}; use one of {choices}"),
+            );
+        }
+        known
     }
 
     fn route(&mut self, node: &Node) -> Option<Route> {
@@ -281,26 +374,37 @@ impl Decoder {
                 return None;
             }
         };
-        let mut methods = match (fields.get("method"), fields.get("methods")) {
-            (Some(one), None) => self.string(one, "`method`").into_iter().collect(),
-            (None, Some(list)) => self.names(Some(list), "`methods`"),
-            (None, None) => vec!["GET".to_owned()],
+        let written = match (fields.get("method"), fields.get("methods")) {
+            (Some(one), None) => self
+                .string(one, "`method`")
+                .map(|m| (m, one.span))
+                .into_iter()
+                .collect(),
+            (None, Some(list)) => self.strings(Some(list), "`methods`"),
+            (None, None) => vec![("GET".to_owned(), node.span)],
             (Some(_), Some(list)) => {
                 self.error(list.span, "a route takes `method` or `methods`, not both");
-                Vec::new()
+                return None;
             }
         };
-        for method in &mut methods {
-            method.make_ascii_uppercase();
+        let count = written.len();
+        let methods = self.methods(written.into_iter(), true, &format!("route `{path}`"));
+        if methods.len() != count {
+            return None;
         }
-        const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-        if let Some(bad) = methods.iter().find(|m| !KNOWN.contains(&m.as_str())) {
+        if methods.len() > 1 && methods.iter().any(|m| m == ANY_METHOD) {
             self.error(
                 node.span,
                 format!(
-                    "unknown method `{bad}` in route `{path}`; use one of {}",
-                    KNOWN.join(", ")
+                    "route `{path}` lists `ANY`, which already answers every method; list it alone"
                 ),
+            );
+            return None;
+        }
+        if methods.is_empty() {
+            self.error(
+                node.span,
+                format!("route `{path}` lists no method; list one, or `ANY` for every method"),
             );
             return None;
         }
@@ -826,6 +930,22 @@ fn split_template(word: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
+/// Whether `text` is `*` or an origin such as `https://example.com:8443`.
+fn is_origin(text: &str) -> bool {
+    if text == "*" {
+        return true;
+    }
+    let Some((scheme, host)) = text.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphabetic());
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    scheme_ok && host_ok
+}
+
 /// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
 fn parse_duration(text: &str) -> Option<Duration> {
     let split = text
@@ -900,6 +1020,27 @@ mod tests {
         assert_eq!(typo_of("retries", &keys), None);
         assert_eq!(typo_of("methos", &["method", "methods"]), None);
         assert_eq!(typo_of("x", &["to", "var"]), None);
+    }
+
+    #[test]
+    fn origins_have_a_scheme_and_a_host_and_no_path() {
+        for origin in [
+            "*",
+            "https://example.com",
+            "http://localhost:8080",
+            "http://[::1]:80",
+        ] {
+            assert!(is_origin(origin), "{origin}");
+        }
+        for origin in [
+            "example.com",
+            "https://",
+            "https://a.com/",
+            "://a.com",
+            "https://a b",
+        ] {
+            assert!(!is_origin(origin), "{origin}");
+        }
     }
 
     #[test]

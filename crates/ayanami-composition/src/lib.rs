@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
 pub use model::{
-    Composition, Flow, Function, FunctionKind, Gateway, Piece, Route, Service, Span, Wiring,
-    WiringSpans, Word,
+    ANY_METHOD, Composition, Cors, Flow, Function, FunctionKind, Gateway, METHODS, Piece, Route,
+    Service, Span, Wiring, WiringSpans, Word,
 };
 
 /// The file name of a composition inside a project folder.
@@ -38,6 +38,8 @@ pub mod defaults {
     pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
     /// The largest request body, in bytes.
     pub const MAX_BODY: usize = 2 << 20;
+    /// How long a browser may keep a CORS preflight answer.
+    pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 }
 
 /// One mistake in a composition and where it is.

@@ -65,7 +65,37 @@ pub struct Gateway {
     pub max_body: usize,
     /// The routes, in file order.
     pub routes: Vec<Route>,
+    /// Which other origins may call the gateway from a browser, if any.
+    pub cors: Option<Cors>,
 }
+
+/// The gateway's cross-origin rules, answered on preflight requests.
+#[derive(Debug, Clone)]
+pub struct Cors {
+    /// Origins such as `https://example.com`, or `*` for every origin.
+    pub origins: Vec<String>,
+    /// Upper-case methods a cross-origin request may use.
+    pub methods: Vec<String>,
+    /// Lower-case request headers a cross-origin request may send.
+    pub headers: Vec<String>,
+    /// How long a browser may keep a preflight answer.
+    pub max_age: Duration,
+}
+
+impl Cors {
+    /// Whether a request from `origin` is allowed.
+    #[must_use]
+    pub fn allows(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o == "*" || o == origin)
+    }
+}
+
+/// The methods a route may list.
+pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The method of a route that answers every method no other route of its
+/// path lists; its events carry the token `any`.
+pub const ANY_METHOD: &str = "ANY";
 
 /// One HTTP route and the methods it answers.
 #[derive(Debug, Clone)]
@@ -74,7 +104,8 @@ pub struct Route {
     pub path: String,
     /// The path split into segments.
     pub segments: Vec<RouteSegment>,
-    /// Upper-case method names, such as `GET`.
+    /// Upper-case method names, such as `GET`; [`ANY_METHOD`] stands for
+    /// every method that no other route of the same path lists.
     pub methods: Vec<String>,
     /// Where the route is written.
     pub span: Span,

@@ -15,6 +15,8 @@
 //!
 //! [`Bus`]: ayanami_bus::Bus
 
+mod bytes;
+mod cors;
 mod pending;
 mod request;
 mod response;

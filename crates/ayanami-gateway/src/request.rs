@@ -1,25 +1,42 @@
 //! An HTTP request as the JSON value a flow receives.
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::ConnectInfo;
+use axum::http::header::{CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
 use ayanami_event::RouteSegment;
+use base64::Engine;
 use serde_json::{Map, Value};
+
+use crate::bytes::BASE64;
 
 /// A request the gateway refuses before any flow sees it.
 #[derive(Debug)]
 pub(crate) struct BadRequest(pub(crate) String);
 
+/// The fields and files of a request body.
+#[derive(Default)]
+struct Fields {
+    form: Map<String, Value>,
+    files: Map<String, Value>,
+}
+
 /// The request variable:
 ///
 /// ```json
 /// {"method": "GET", "path": "/hello/shinji", "raw_query": "a=1",
-///  "query": {"a": ["1"]}, "form": {"a": ["1"]}, "params": {"name": "shinji"},
-///  "header": {"host": ["localhost:8080"]}, "body": "", "json": null}
+///  "query": {"a": ["1"]}, "form": {"a": ["1"]}, "files": {},
+///  "params": {"name": "shinji"}, "header": {"host": ["localhost:8080"]},
+///  "cookies": {}, "client": {"ip": "127.0.0.1", "port": 50632},
+///  "body": "", "body_base64": null, "json": null}
 /// ```
 ///
-/// `form` holds the fields of a urlencoded body followed by the query's.
-pub(crate) fn to_value(
+/// `form` holds the fields of a urlencoded or multipart body followed by
+/// the query's; `files` the files of a multipart body. Exactly one of
+/// `body` (UTF-8 text) and `body_base64` (any other bytes) is a string.
+pub(crate) async fn to_value(
     parts: &Parts,
     body: &Bytes,
     segments: &[RouteSegment],
@@ -30,38 +47,39 @@ pub(crate) fn to_value(
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
         .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
 
-    let mut form = if content_type == "application/x-www-form-urlencoded" {
-        pairs_to_map(form_urlencoded::parse(body))
-    } else {
-        Map::new()
+    let Fields { mut form, files } = match essence.as_str() {
+        "application/x-www-form-urlencoded" => Fields {
+            form: pairs_to_map(form_urlencoded::parse(body)),
+            files: Map::new(),
+        },
+        "multipart/form-data" => multipart(content_type, body.clone()).await?,
+        _ => Fields::default(),
     };
     for (key, values) in &query {
         let Value::Array(values) = values else {
             continue;
         };
-        let entry = form
-            .entry(key.clone())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = entry {
-            list.extend(values.iter().cloned());
-        }
+        push_all(&mut form, key, values.iter().cloned());
     }
 
-    let is_json = content_type == "application/json" || content_type.ends_with("+json");
+    let is_json = essence == "application/json" || essence.ends_with("+json");
     let json = if is_json && !body.is_empty() {
         serde_json::from_slice(body)
             .map_err(|error| BadRequest(format!("malformed JSON body: {error}")))?
     } else {
         Value::Null
+    };
+    let (text, base64) = match std::str::from_utf8(body) {
+        Ok(text) => (Value::from(text), Value::Null),
+        Err(_) => (Value::Null, Value::from(BASE64.encode(body))),
     };
 
     let mut request = Map::new();
@@ -70,14 +88,52 @@ pub(crate) fn to_value(
     request.insert("raw_query".into(), raw_query.into());
     request.insert("query".into(), query.into());
     request.insert("form".into(), form.into());
+    request.insert("files".into(), files.into());
     request.insert("params".into(), params(parts.uri.path(), segments).into());
     request.insert("header".into(), headers(parts).into());
-    request.insert(
-        "body".into(),
-        std::str::from_utf8(body).map_or(Value::Null, Value::from),
-    );
+    request.insert("cookies".into(), cookies(parts).into());
+    request.insert("client".into(), client(parts));
+    request.insert("body".into(), text);
+    request.insert("body_base64".into(), base64);
     request.insert("json".into(), json);
     Ok(Value::Object(request))
+}
+
+/// The parts of a `multipart/form-data` body: a part with a file name, or
+/// whose bytes are not UTF-8, is a file; any other part is a form field.
+async fn multipart(content_type: &str, body: Bytes) -> Result<Fields, BadRequest> {
+    let malformed = |error: multer::Error| BadRequest(format!("malformed multipart body: {error}"));
+    let boundary = multer::parse_boundary(content_type).map_err(malformed)?;
+    let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(body)]);
+    let mut parts = multer::Multipart::new(chunks, boundary);
+    let mut fields = Fields::default();
+    while let Some(part) = parts.next_field().await.map_err(malformed)? {
+        let name = part.name().unwrap_or_default().to_owned();
+        let filename = part.file_name().map(str::to_owned);
+        let content_type = part.content_type().map(ToString::to_string);
+        let bytes = part.bytes().await.map_err(malformed)?;
+        let text = std::str::from_utf8(&bytes)
+            .ok()
+            .filter(|_| filename.is_none());
+        if let Some(text) = text {
+            push_all(&mut fields.form, &name, [Value::from(text)]);
+            continue;
+        }
+        let mut file = Map::new();
+        file.insert("filename".into(), filename.into());
+        file.insert("content_type".into(), content_type.into());
+        file.insert("size".into(), bytes.len().into());
+        file.insert("base64".into(), BASE64.encode(&bytes).into());
+        push_all(&mut fields.files, &name, [Value::Object(file)]);
+    }
+    Ok(fields)
+}
+
+fn push_all(map: &mut Map<String, Value>, key: &str, values: impl IntoIterator<Item = Value>) {
+    let entry = map.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = entry {
+        list.extend(values);
+    }
 }
 
 fn pairs_to_map<'a>(
@@ -85,12 +141,7 @@ fn pairs_to_map<'a>(
 ) -> Map<String, Value> {
     let mut map = Map::new();
     for (key, value) in pairs {
-        let entry = map
-            .entry(key.into_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = entry {
-            list.push(Value::String(value.into_owned()));
-        }
+        push_all(&mut map, &key, [Value::String(value.into_owned())]);
     }
     map
 }
@@ -110,6 +161,38 @@ fn headers(parts: &Parts) -> Map<String, Value> {
         }
     }
     map
+}
+
+/// The cookies of every `Cookie` header, by name; the first of a repeated
+/// name wins, as browsers send the most specific cookie first.
+fn cookies(parts: &Parts) -> Map<String, Value> {
+    let mut map = Map::new();
+    let headers = parts.headers.get_all(COOKIE).into_iter();
+    let text = headers.filter_map(|value| value.to_str().ok());
+    for pair in text.flat_map(|t| t.split(';')) {
+        let Some((name, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        map.entry(name.trim()).or_insert_with(|| value.into());
+    }
+    map
+}
+
+/// The client's address as `{"ip": ..., "port": ...}`, or `null` when the
+/// server was not given it.
+fn client(parts: &Parts) -> Value {
+    let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        return Value::Null;
+    };
+    let mut client = Map::new();
+    client.insert("ip".into(), addr.ip().to_string().into());
+    client.insert("port".into(), addr.port().into());
+    Value::Object(client)
 }
 
 /// The route's parameters, read off the raw path so that an encoded `/`
@@ -147,25 +230,37 @@ mod tests {
 
     use super::*;
 
-    fn value(
+    fn request(
         uri: &str,
-        content_type: Option<&str>,
-        body: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
         route: &str,
     ) -> Result<Value, BadRequest> {
         let mut builder = Request::builder()
             .uri(uri)
             .header("x-twice", "a")
             .header("x-twice", "b");
-        if let Some(content_type) = content_type {
-            builder = builder.header("Content-Type", content_type);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let (parts, ()) = builder.body(()).unwrap().into_parts();
-        to_value(
-            &parts,
-            &Bytes::from(body.to_owned()),
-            &parse_route(route).unwrap(),
-        )
+        let body = Bytes::copy_from_slice(body);
+        let segments = parse_route(route).unwrap();
+        futures_util::FutureExt::now_or_never(to_value(&parts, &body, &segments))
+            .expect("an in-memory body is read at once")
+    }
+
+    fn value(
+        uri: &str,
+        content_type: Option<&str>,
+        body: &str,
+        route: &str,
+    ) -> Result<Value, BadRequest> {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|c| ("content-type", c))
+            .into_iter()
+            .collect();
+        request(uri, &headers, body.as_bytes(), route)
     }
 
     #[test]
@@ -215,5 +310,57 @@ mod tests {
         assert_eq!(v["body"], json!("{\"a\": [1]}"));
         let error = value("/", Some("application/json"), "{\"a\": ", "/").unwrap_err();
         assert!(error.0.starts_with("malformed JSON body: "), "{}", error.0);
+    }
+
+    #[test]
+    fn bodies_are_text_when_utf8_and_base64_otherwise() {
+        let v = value("/", None, "grüße", "/").unwrap();
+        assert_eq!(
+            (&v["body"], &v["body_base64"]),
+            (&json!("grüße"), &Value::Null)
+        );
+        let v = request("/", &[], &[0xff, 0x00, 0x61], "/").unwrap();
+        assert_eq!(
+            (&v["body"], &v["body_base64"]),
+            (&Value::Null, &json!("/wBh"))
+        );
+    }
+
+    #[test]
+    fn cookies_are_a_map_in_which_the_first_of_a_name_wins() {
+        let headers = [("cookie", "a=1; b=\"two\""), ("cookie", "a=3;c=x=y; junk")];
+        let v = request("/", &headers, b"", "/").unwrap();
+        assert_eq!(v["cookies"], json!({"a": "1", "b": "two", "c": "x=y"}));
+        assert_eq!(v["client"], Value::Null);
+    }
+
+    #[test]
+    fn multipart_parts_become_fields_and_files() {
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nhi\r\n\
+--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\
+Content-Type: application/octet-stream\r\n\r\n\xff\x00\r\n--XX--\r\n";
+        let headers = [("content-type", "multipart/form-data; boundary=XX")];
+        let v = request("/?t=q", &headers, body, "/").unwrap();
+        assert_eq!(v["form"], json!({"t": ["hi", "q"]}));
+        let file = json!({"filename": "a.bin", "content_type": "application/octet-stream", "size": 2, "base64": "/wA="});
+        assert_eq!(v["files"], json!({"f": [file]}));
+    }
+
+    #[test]
+    fn malformed_multipart_bodies_are_refused() {
+        let headers = [("content-type", "multipart/form-data")];
+        let error = request("/", &headers, b"x", "/").unwrap_err();
+        assert!(
+            error.0.starts_with("malformed multipart body: "),
+            "{}",
+            error.0
+        );
+        let headers = [("content-type", "multipart/form-data; boundary=XX")];
+        let error = request("/", &headers, b"--XX\r\nbroken", "/").unwrap_err();
+        assert!(
+            error.0.starts_with("malformed multipart body: "),
+            "{}",
+            error.0
+        );
     }
 }

@@ -3,8 +3,10 @@
 use axum::body::Body;
 use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use axum::http::{Response, StatusCode};
+use base64::Engine;
 use serde_json::Value;
 
+use crate::bytes::BASE64;
 use crate::pending::Answer;
 
 /// Why the gateway answers without (or despite) a flow's answer.
@@ -54,8 +56,9 @@ pub(crate) fn text(status: StatusCode, body: String) -> Response<Body> {
 ///
 /// # Errors
 ///
-/// A description of what is wrong when `code` is not a status or a header
-/// cannot be sent; the gateway answers 500 and logs it.
+/// A description of what is wrong when `code` is not a status, `content`
+/// holds bytes that are not base64, or a header cannot be sent; the gateway
+/// answers 500 and logs it.
 pub(crate) fn build(answer: Answer) -> Result<Response<Body>, String> {
     let status = match answer.code.as_deref() {
         None | Some(Value::Null) => StatusCode::OK,
@@ -70,6 +73,13 @@ pub(crate) fn build(answer: Answer) -> Result<Response<Body>, String> {
     let (body, content_type) = match answer.content.as_deref() {
         None | Some(Value::Null) => (Body::empty(), None),
         Some(Value::String(text)) => (Body::from(text.clone()), Some("text/plain; charset=utf-8")),
+        Some(Value::Object(map)) if map.len() == 1 && map.contains_key("base64") => {
+            let bytes = map["base64"]
+                .as_str()
+                .and_then(|text| BASE64.decode(text).ok())
+                .ok_or("`content.base64` is not a base64 string")?;
+            (Body::from(bytes), Some("application/octet-stream"))
+        }
         Some(other) => (Body::from(other.to_string()), Some("application/json")),
     };
     let mut response = Response::new(body);
@@ -126,6 +136,18 @@ mod tests {
         let r = build(answer(Some(json!(201)), Some(json!({"a": 1})), &[])).unwrap();
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn an_object_of_only_base64_is_bytes() {
+        let r = build(answer(None, Some(json!({"base64": "/wBh"})), &[])).unwrap();
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/octet-stream");
+        let r = build(answer(None, Some(json!({"base64": "/wBh", "x": 1})), &[])).unwrap();
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        for bad in [json!({"base64": "not base64!"}), json!({"base64": 7})] {
+            let error = build(answer(None, Some(bad), &[])).unwrap_err();
+            assert_eq!(error, "`content.base64` is not a base64 string");
+        }
     }
 
     #[test]

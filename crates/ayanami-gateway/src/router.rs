@@ -13,6 +13,7 @@ use ayanami_bus::{Bus, BusError, Message, Sink, Subscription};
 use ayanami_composition::{Composition, Route};
 use ayanami_event::{EventName, Id, RouteSegment};
 
+use crate::cors;
 use crate::pending::{CODE, CONTENT, HEADER, Pending, Reply};
 use crate::request;
 use crate::response::{self, Failure};
@@ -72,13 +73,17 @@ pub async fn router<B: Bus>(
                     timeout: gateway.timeout,
                     max_body: gateway.max_body,
                 });
-                let filter = Method::from_bytes(method.as_bytes())
-                    .ok()
-                    .and_then(|m| MethodFilter::try_from(m).ok())
-                    .expect("the composition checks methods");
-                methods = methods.on(filter, move |request: Request| handle(endpoint, request));
+                let handler = move |request: Request| handle(endpoint, request);
+                methods = match method_filter(method) {
+                    Some(filter) => methods.on(filter, handler),
+                    None => methods.fallback(handler),
+                };
             }
             router = router.route(&route.path, methods);
+        }
+        if let Some(cors) = &gateway.cors {
+            let layer = axum::middleware::from_fn_with_state(Arc::new(cors.clone()), cors::layer);
+            router = router.layer(layer);
         }
     }
     let router =
@@ -87,6 +92,13 @@ pub async fn router<B: Bus>(
         _subscriptions: vec![responses, errors],
     };
     Ok((router, handle))
+}
+
+/// The filter of a method the composition lists; `None` for
+/// `ANY`, which answers every method no other route of the path lists.
+fn method_filter(method: &str) -> Option<MethodFilter> {
+    let method = Method::from_bytes(method.as_bytes()).ok()?;
+    MethodFilter::try_from(method).ok()
 }
 
 /// The response variables some flow publishes for this route and method.
@@ -190,6 +202,7 @@ async fn answer<B: Bus>(
             }
         })?;
     let value = request::to_value(&parts, &body, &endpoint.segments)
+        .await
         .map_err(|bad| Failure::BadRequest(bad.0))?;
 
     let (_ticket, rx) = endpoint.pending.wait(id.as_u128(), endpoint.expected);

@@ -140,10 +140,13 @@ pub(crate) async fn serve<B: Bus>(
         components = %labels.join(","),
         "component ready; gateway listening"
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the gateway stopped")?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the gateway stopped")?;
     tracing::info!("stopped");
     Ok(())
 }

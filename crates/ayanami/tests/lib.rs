@@ -2,5 +2,6 @@
 
 mod check;
 mod e2e;
+mod gateway;
 mod nats;
 mod support;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod init;
+mod routes;
 mod run;
 mod serve;
 mod up;
@@ -30,6 +31,8 @@ pub(crate) enum Command {
     Init(init::InitCommand),
     /// Check a project's composition and report every mistake with its line
     Check(check::CheckCommand),
+    /// List the gateway's routes with the event names of each route and method
+    Routes(routes::RoutesCommand),
     /// Run one component (the gateway, a flow or a service) against NATS
     Serve(serve::ServeCommand),
     /// Run every component as its own process, plus a nats-server
@@ -42,6 +45,7 @@ impl Command {
             Self::Run(command) => command.run(),
             Self::Init(command) => command.run(),
             Self::Check(command) => command.run(),
+            Self::Routes(command) => command.run(),
             Self::Serve(command) => command.run(),
             Self::Up(command) => command.run(),
         }
