@@ -8,7 +8,10 @@
 //! in `ayanami-event`). It waits only for the variables some flow wires
 //! for that route, answers 500 when the flow fails, and 504 at the
 //! deadline; a waiting request is always freed, also when the client goes
-//! away.
+//! away. Bytes that are not UTF-8 travel as base64 both ways, and CORS
+//! preflights are answered here without reaching a flow. The request
+//! variable and the response rules are documented in
+//! `docs/composition.md`.
 //!
 //! This crate is the only one that knows axum. It takes a [`Bus`] and a
 //! checked composition and leaves listening sockets to its caller.
