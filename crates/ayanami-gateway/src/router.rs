@@ -227,7 +227,49 @@ async fn answer<B: Bus>(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use ayanami_bus::MemoryBus;
+
     use super::*;
+
+    /// Routes the checker accepts must never make the router panic.
+    #[tokio::test]
+    async fn every_route_set_the_checker_accepts_builds_a_router() {
+        let paths = [
+            "/",
+            "/{*rest}",
+            "/users/me",
+            "/users/{id}",
+            "/users/{id}/orders/{order}",
+            "/files",
+            "/files/{*path}",
+            "/log/in",
+        ];
+        let mut yaml = String::from("name: t\ngateway:\n  routes:\n");
+        let mut flows = String::from("flows:\n");
+        for (index, path) in paths.iter().enumerate() {
+            let route = Route {
+                path: (*path).to_owned(),
+                segments: ayanami_event::parse_route(path).unwrap(),
+                methods: Vec::new(),
+                span: ayanami_composition::Span::default(),
+            };
+            for method in ["GET", "ANY"] {
+                let (request, response) =
+                    (route.request_event(method), route.response_event(method));
+                flows.push_str(&format!(
+                    "  f{index}{method}:\n    wirings:\n      - from: {request}\n        var: request\n        to: {response}.content\n"
+                ));
+            }
+            yaml.push_str(&format!("    - path: {path}\n      methods: [GET]\n"));
+            yaml.push_str(&format!("    - path: {path}\n      methods: [ANY]\n"));
+        }
+        yaml.push_str(&flows);
+        let composition = ayanami_composition::parse(&yaml, Path::new("t.yaml"), ".".into())
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(router(MemoryBus::new(), &composition).await.is_ok());
+    }
 
     #[test]
     fn response_subjects_give_their_id_and_variable() {
