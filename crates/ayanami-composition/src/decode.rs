@@ -135,7 +135,7 @@ impl Decoder {
         parsed.unwrap_or_else(|| {
             self.error(
                 node.span,
-                format!("{what} must be a duration such as `500ms`, `30s` or `2m`"),
+                format!("{what} must be a duration above zero, such as `500ms`, `30s` or `2m`"),
             );
             default
         })
@@ -235,7 +235,7 @@ impl Decoder {
             Some(node) => node.as_str().and_then(parse_size).unwrap_or_else(|| {
                 self.error(
                     node.span,
-                    "`max_body` must be a size such as `1048576`, `512KiB` or `2MiB`",
+                    "`max_body` must be a size above zero, such as `1048576`, `512KiB` or `2MiB`",
                 );
                 defaults::MAX_BODY
             }),
@@ -959,7 +959,9 @@ fn parse_duration(text: &str) -> Option<Duration> {
         "h" => number * 3600.0,
         _ => return None,
     };
-    Duration::try_from_secs_f64(seconds).ok()
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// Parses `1048576`, `512KiB`, `2MiB`, `1MB` and the like into bytes.
@@ -978,7 +980,7 @@ fn parse_size(text: &str) -> Option<usize> {
         "GiB" => 1 << 30,
         _ => return None,
     };
-    number.checked_mul(unit)
+    number.checked_mul(unit).filter(|bytes| *bytes > 0)
 }
 
 #[cfg(test)]
@@ -1050,6 +1052,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("0ms"), None);
+        assert_eq!(parse_size("0"), None);
         assert_eq!(parse_size("2MiB"), Some(2 << 20));
         assert_eq!(parse_size("100"), Some(100));
         assert_eq!(parse_size("2 lots"), None);

@@ -138,6 +138,8 @@ pub fn parse(text: &str, file: &Path, dir: PathBuf) -> Result<Composition, Compo
             diagnostics,
         }
     };
+    // Editors on some systems start UTF-8 files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = yaml::parse(text).map_err(|error| {
         invalid(vec![Diagnostic {
             span: error.span,
@@ -155,5 +157,17 @@ pub fn parse(text: &str, file: &Path, dir: PathBuf) -> Result<Composition, Compo
         Ok(composition)
     } else {
         Err(invalid(decoder.diagnostics))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key() {
+        let text = "\u{feff}name: marked\n";
+        let composition = super::parse(text, Path::new("a.yaml"), PathBuf::from(".")).unwrap();
+        assert_eq!(composition.name, "marked");
     }
 }

@@ -35,6 +35,20 @@ impl Node {
         }
     }
 
+    /// How many nodes this one holds, itself included.
+    fn size(&self) -> usize {
+        match &self.value {
+            Value::Scalar { .. } => 1,
+            Value::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
+            Value::Map(entries) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.size() + v.size())
+                    .sum::<usize>()
+            }
+        }
+    }
+
     /// What kind of node this is, for error messages.
     pub(crate) fn describe(&self) -> &'static str {
         match &self.value {
@@ -98,7 +112,7 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser
-        .load(&mut builder, false)
+        .load(&mut builder, true)
         .map_err(|error| syntax_error(text, &builder, *error.marker(), error.info()))?;
     if let Some(message) = builder.error {
         return Err(message);
@@ -169,16 +183,25 @@ struct Builder {
     stack: Vec<Node>,
     /// A map key waiting for its value, per open map on the stack.
     keys: Vec<Option<Node>>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes built so far, aliases counted at their full size.
+    nodes: usize,
+    documents: usize,
     open_anchors: Vec<usize>,
     root: Option<Node>,
     error: Option<SyntaxError>,
 }
 
+/// The most nodes a composition may hold once aliases are expanded; far
+/// beyond any real one, and far below what exhausts memory.
+const MAX_NODES: usize = 100_000;
+
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         let Some(parent) = self.stack.last_mut() else {
             self.root = Some(node);
@@ -242,7 +265,19 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, _) => self.open(Value::Map(Vec::new()), mark, anchor),
             Event::SequenceEnd | Event::MappingEnd => self.close(),
             Event::Alias(anchor) => match self.anchors.get(&anchor).cloned() {
-                Some(node) => self.push_value(node, 0),
+                Some((node, size)) => {
+                    self.nodes = self.nodes.saturating_add(size);
+                    if self.nodes > MAX_NODES {
+                        self.error.get_or_insert(SyntaxError {
+                            span: span(mark),
+                            message: format!(
+                                "aliases expand the composition past {MAX_NODES} nodes; write it out without nested aliases"
+                            ),
+                        });
+                        return;
+                    }
+                    self.push_value(node, 0);
+                }
                 None => {
                     self.error.get_or_insert(SyntaxError {
                         span: span(mark),
@@ -250,11 +285,16 @@ impl MarkedEventReceiver for Builder {
                     });
                 }
             },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.error.get_or_insert(SyntaxError {
+                        span: span(mark),
+                        message: "a composition is one YAML document; remove this `---` and what follows, or merge them".to_owned(),
+                    });
+                }
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }
 }
@@ -313,6 +353,35 @@ mod tests {
         assert_eq!(error.span, Span { line: 1, column: 4 }, "{error:?}");
         let error = parse("a:\n  b: 1\n\tc: 2\n").unwrap_err();
         assert_eq!(error.span, Span { line: 3, column: 1 }, "{error:?}");
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_fills_memory() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9 {
+            let previous = format!("*a{}", level - 1);
+            let items = [previous.as_str(); 10].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        let error = parse(&text).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("aliases expand the composition past 100000 nodes"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_document_is_refused() {
+        let error = parse("name: a\n---\nname: b\n").unwrap_err();
+        assert_eq!(error.span.line, 2, "{error:?}");
+        assert!(
+            error
+                .message
+                .starts_with("a composition is one YAML document"),
+            "{error:?}"
+        );
     }
 
     #[test]

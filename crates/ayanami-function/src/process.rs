@@ -2,18 +2,22 @@
 
 use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
+use std::time::Duration;
 
 use ayanami_composition::{Function, FunctionKind, Piece, Word};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::{CallError, CallErrorKind};
 
 /// How much of stderr an error keeps: its last bytes.
 const STDERR_TAIL: usize = 2048;
+/// The most a `cmd` or `exec` may write on stdout; beyond it the call fails
+/// rather than hold an unbounded answer in memory.
+const MAX_STDOUT: usize = 64 << 20;
 
 /// Runs the `cmd` or `exec` function `service.function` once with
 /// `inputs`, from the project folder `dir`.
@@ -159,29 +163,102 @@ async fn run(
             let _ = pipe.write_all(&bytes).await;
         });
     }
-    let waited = tokio::time::timeout(function.timeout, child.wait_with_output()).await;
-    // Whatever the outcome, nothing the call started may outlive it.
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut stdout = tokio::spawn(read_capped(stdout, MAX_STDOUT));
+    let stderr = tokio::spawn(read_tail(stderr, STDERR_TAIL));
+
+    let deadline = tokio::time::Instant::now() + function.timeout;
+    let mut early = None;
+    let waited = loop {
+        tokio::select! {
+            status = child.wait() => break Ok(status),
+            read = &mut stdout, if early.is_none() => match read {
+                Ok(Some(bytes)) => early = Some(bytes),
+                _ => break Err(CallError::new(
+                    name,
+                    CallErrorKind::BadOutput,
+                    format!("wrote more than {} MiB on stdout and was killed", MAX_STDOUT >> 20),
+                )),
+            },
+            () = tokio::time::sleep_until(deadline) => break Err(CallError::timeout(name, function.timeout)),
+        }
+    };
+    // Whatever the outcome, nothing the call started may outlive it; this
+    // also closes the pipes its children may still hold.
     if let Some(group) = group {
         let _ = killpg(group, Signal::SIGKILL);
     }
-    let output = match waited {
-        Ok(Ok(output)) => output,
-        Ok(Err(error)) => {
+    let status = match waited? {
+        Ok(status) => status,
+        Err(error) => {
             return Err(CallError::new(
                 name,
                 CallErrorKind::Spawn,
                 format!("could not be waited for: {error}"),
             ));
         }
-        Err(_) => return Err(CallError::timeout(name, function.timeout)),
     };
-    if !output.status.success() {
-        let mut error = CallError::new(name, CallErrorKind::Exit, describe(output.status))
-            .with_stderr(tail(&output.stderr));
-        error.status = output.status.code();
+    let stderr = finish_reading(stderr).await.unwrap_or_default();
+    let stdout = match early {
+        Some(bytes) => bytes,
+        None => finish_reading(stdout).await.flatten().ok_or_else(|| {
+            CallError::new(
+                name,
+                CallErrorKind::BadOutput,
+                "left stdout open in a process outside its process group",
+            )
+        })?,
+    };
+    if !status.success() {
+        let mut error =
+            CallError::new(name, CallErrorKind::Exit, describe(status)).with_stderr(tail(&stderr));
+        error.status = status.code();
         return Err(error);
     }
-    Ok(output)
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Waits a moment for a reader whose pipe closes once the process group is
+/// gone; a process that left the group may hold it open for ever.
+async fn finish_reading<T>(reader: tokio::task::JoinHandle<T>) -> Option<T> {
+    match tokio::time::timeout(Duration::from_secs(1), reader).await {
+        Ok(Ok(read)) => Some(read),
+        _ => None,
+    }
+}
+
+/// Reads all of `pipe`, or `None` as soon as it holds more than `limit` bytes.
+async fn read_capped(mut pipe: impl AsyncRead + Unpin, limit: usize) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Some(bytes),
+            Ok(n) if bytes.len() + n > limit => return None,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Reads all of `pipe`, keeping only its last `keep` bytes.
+async fn read_tail(mut pipe: impl AsyncRead + Unpin, keep: usize) -> Vec<u8> {
+    let mut kept = std::collections::VecDeque::with_capacity(keep);
+    let mut chunk = vec![0; 16 * 1024];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return kept.into(),
+            Ok(n) => {
+                kept.extend(&chunk[..n]);
+                let excess = kept.len().saturating_sub(keep);
+                kept.drain(..excess);
+            }
+        }
+    }
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -201,7 +278,7 @@ fn tail(stderr: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use serde_json::json;
 
@@ -308,6 +385,41 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "function `s.f` answered without output `output`"
+        );
+    }
+
+    #[tokio::test]
+    async fn output_beyond_the_limit_fails_the_call_without_holding_it() {
+        let f = function(exec("head -c 100000000 /dev/zero"), &[], &[]);
+        let error = call(Path::new("."), "s", &f, &Map::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, CallErrorKind::BadOutput);
+        assert_eq!(
+            error.to_string(),
+            "function `s.f` wrote more than 64 MiB on stdout and was killed"
+        );
+    }
+
+    #[tokio::test]
+    async fn several_mib_of_output_and_stderr_arrive_whole() {
+        let script = "head -c 3000000 /dev/zero | tr '\\0' a >&2; printf '{\"output\": \"'; head -c 5000000 /dev/zero | tr '\\0' b; printf '\"}'";
+        let f = function(exec(script), &[], &["output"]);
+        let out = call(Path::new("."), "s", &f, &Map::new()).await.unwrap();
+        assert_eq!(out["output"].as_str().map(str::len), Some(5_000_000));
+    }
+
+    #[tokio::test]
+    async fn a_background_child_holding_stdout_does_not_hold_the_answer() {
+        let mut f = function(exec("sleep 30 & echo '{\"output\": 1}'"), &[], &["output"]);
+        f.timeout = Duration::from_secs(5);
+        let started = Instant::now();
+        let out = call(Path::new("."), "s", &f, &Map::new()).await.unwrap();
+        assert_eq!(out["output"], json!(1));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
         );
     }
 

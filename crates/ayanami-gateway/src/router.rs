@@ -161,25 +161,56 @@ fn response_parts(subject: &str) -> Option<(Id, Option<&str>)> {
 }
 
 async fn handle<B: Bus>(endpoint: Arc<Endpoint<B>>, request: Request) -> Response<Body> {
-    let started = Instant::now();
-    let id = Id::new();
+    let mut line = RequestLine {
+        id: Id::new(),
+        method: &endpoint.method,
+        route: &endpoint.path,
+        started: Instant::now(),
+        status: None,
+    };
     // The deadline covers reading the body and publishing too: a slow
     // client or a bus that is reconnecting must not hold a request longer.
-    let answered = tokio::time::timeout(endpoint.timeout, answer(&endpoint, id, request)).await;
-    let response = match answered {
+    let answering = answer(&endpoint, line.id, request);
+    let response = match tokio::time::timeout(endpoint.timeout, answering).await {
         Ok(Ok(response)) => response,
         Ok(Err(failure)) => failure.into_response(),
         Err(_) => Failure::Timeout.into_response(),
     };
-    tracing::info!(
-        %id,
-        method = %endpoint.method,
-        route = %endpoint.path,
-        status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    line.status = Some(response.status().as_u16());
     response
+}
+
+/// The one log line of a request, written when the handler ends; a client
+/// that goes away first leaves the line with status 499.
+struct RequestLine<'a> {
+    id: Id,
+    method: &'a str,
+    route: &'a str,
+    started: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for RequestLine<'_> {
+    fn drop(&mut self) {
+        let Self {
+            id,
+            method,
+            route,
+            started,
+            status,
+        } = self;
+        let duration_ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+        match status {
+            Some(status) => {
+                tracing::info!(%id, %method, %route, status, %duration_ms, "request");
+            }
+            None => {
+                let status = 499;
+                let message = "request abandoned by the client";
+                tracing::info!(%id, %method, %route, status, %duration_ms, message);
+            }
+        }
+    }
 }
 
 async fn answer<B: Bus>(

@@ -1,5 +1,6 @@
 //! Starting components on a bus and serving until a signal.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,28 +128,55 @@ pub(crate) async fn serve<B: Bus>(
         tracing::info!(addr = %listener.local_addr()?, "admin listening");
         tokio::spawn(serve_admin(listener, bus.clone()));
     }
-    let labels: Vec<String> = components.iter().map(Component::label).collect();
+    let labels = components
+        .iter()
+        .map(Component::label)
+        .collect::<Vec<_>>()
+        .join(",");
     let Some((router, _listener_task)) = gateway else {
-        tracing::info!(project = %composition.name, components = %labels.join(","), "component ready");
+        tracing::info!(project = %composition.name, components = %labels, "subscribed");
+        announce_ready(&labels);
         shutdown_signal().await;
         return Ok(());
     };
     let listener = bind(addresses.gateway, "--port").await?;
-    tracing::info!(
-        project = %composition.name,
-        addr = %listener.local_addr()?,
-        components = %labels.join(","),
-        "component ready; gateway listening"
-    );
-    axum::serve(
+    let addr = listener.local_addr()?;
+    tracing::info!(project = %composition.name, %addr, components = %labels, "gateway listening");
+    announce_ready(&format!("{labels} on http://{addr}"));
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the gateway stopped")?;
+    .with_graceful_shutdown(async {
+        let _ = stopped.await;
+    });
+    let server = tokio::spawn(server.into_future());
+    shutdown_signal().await;
+    let _ = stop.send(());
+    // Requests in flight get the grace period to finish; a client that
+    // never finishes its request must not keep the process alive.
+    match tokio::time::timeout(GRACE, server).await {
+        Ok(served) => served
+            .context("the gateway task failed")?
+            .context("the gateway stopped")?,
+        Err(_) => tracing::warn!(
+            grace_s = GRACE.as_secs(),
+            "grace period over; closing what is left"
+        ),
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long requests in flight may take to finish after a stop signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Tells whoever started this process (such as `ayanami up`) that the
+/// component is subscribed and serving, whatever the log level.
+fn announce_ready(what: &str) {
+    println!("component ready: {what}");
 }
 
 async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {

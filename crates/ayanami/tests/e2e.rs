@@ -213,3 +213,32 @@ fn no_answer_by_the_gateway_deadline_gives_504() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     assert_eq!(ayanami.get("/").status, 200, "the gateway still serves");
 }
+
+#[test]
+fn a_client_that_goes_away_still_gets_its_request_logged() {
+    use std::io::Write;
+
+    let project = TempDir::new("abandoned");
+    copy_example(project.path(), |yaml| {
+        yaml.replace("run: python3 greeting/hello.py", "run: sleep 2")
+    });
+    let ayanami = Ayanami::run(project.path(), &[]);
+    let mut stream = std::net::TcpStream::connect(ayanami.addr).unwrap();
+    stream
+        .write_all(b"GET /hello/gone HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(stream);
+
+    let started = std::time::Instant::now();
+    while !ayanami.log().contains("request abandoned by the client") {
+        assert!(started.elapsed().as_secs() < 5, "{}", ayanami.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = ayanami.log();
+    let line = log.lines().find(|l| l.contains("abandoned")).unwrap();
+    assert!(
+        line.contains("status=499") && line.contains("route=/hello/{name}"),
+        "{line}"
+    );
+}

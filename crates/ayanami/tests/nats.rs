@@ -37,7 +37,12 @@ fn serve(dir: &Path, url: &str, component: &[&str], env: &[(&str, &str)]) -> (Pr
     for (key, value) in env {
         command.env(key, value);
     }
-    Process::start(command, "component ready")
+    let ready = if component == ["gateway"] {
+        "gateway listening"
+    } else {
+        "component ready"
+    };
+    Process::start(command, ready)
 }
 
 #[test]
@@ -118,13 +123,19 @@ fn serve_refuses_an_unknown_component_and_names_the_known_ones() {
 }
 
 #[test]
-fn up_runs_everything_and_ctrl_c_leaves_nothing_running() {
+fn up_runs_everything_quietly_and_ctrl_c_leaves_nothing_running() {
     let project = TempDir::new("up");
     copy_example(project.path(), str::to_owned);
     let mut command = ayanami(&["up", "--port", "0"]);
-    command.arg(project.path());
-    let (mut up, line) = Process::start(command, "gateway listening");
-    let addr = addr_in(&line);
+    command.arg(project.path()).env("AYANAMI_LOG", "warn");
+    let (mut up, line) = Process::start(command, "component ready: gateway on http://");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     up.wait_for("all 7 components ready", Duration::from_secs(30));
     let children = descendants(up.pid());
     assert_eq!(children.len(), 8, "seven components and nats-server");

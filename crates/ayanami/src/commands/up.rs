@@ -178,7 +178,7 @@ fn is_not_found(error: &anyhow::Error) -> bool {
 }
 
 /// Starts `command` in its own process group, prefixing each line of its
-/// output with `label`; a line saying "component ready" is sent to `ready`.
+/// output with `label`; a `component ready:` line on stdout goes to `ready`.
 fn spawn(
     mut command: Command,
     label: String,
@@ -196,7 +196,7 @@ fn spawn(
         tokio::spawn(prefix(stdout, label.clone(), width, ready.clone()));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(prefix(stderr, label.clone(), width, ready));
+        tokio::spawn(prefix(stderr, label.clone(), width, None));
     }
     Ok(Process { label, child })
 }
@@ -210,7 +210,7 @@ async fn prefix(
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         println!("{label:width$} | {line}");
-        if let (Some(ready), true) = (&ready, line.contains("component ready")) {
+        if let (Some(ready), true) = (&ready, line.starts_with("component ready:")) {
             let _ = ready.send(label.clone());
         }
     }
