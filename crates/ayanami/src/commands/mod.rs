@@ -25,7 +25,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run every component of a project in this one process, on the in-memory bus
+    /// Run every component of a project in this one process (in-memory bus, or --nats)
     Run(run::RunCommand),
     /// Write a new project with a working example composition and functions
     Init(init::InitCommand),
