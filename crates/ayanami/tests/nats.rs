@@ -297,3 +297,129 @@ fn components_reconnect_after_the_nats_server_restarts() {
         assert_eq!(ayanami.get("/hello/again").text(), "Hello again");
     }
 }
+
+const FLAT: &str = "
+name: flat
+services:
+  svc:
+    functions:
+      f:
+        kind: outside
+        inputs: [x]
+        outputs: [y]
+flows:
+  echo:
+    inputs: [x]
+    outputs: [y]
+    timeout: 200ms
+    wirings:
+      - var: x
+        to: srvc.svc.f.in.x
+      - from: srvc.svc.f.out.y
+        var: y
+";
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn flow_memory_stays_flat_over_100000_instances_half_of_which_never_complete() {
+    use ayanami_bus::{Bus, Sink};
+    use ayanami_bus_nats::NatsBus;
+    use serde_json::json;
+    use std::sync::atomic::AtomicU64;
+
+    let server = NatsServer::start();
+    let project = TempDir::new("flat");
+    std::fs::write(project.path().join("ayanami.yaml"), FLAT).unwrap();
+    let (flow, _) = serve(project.path(), &server.url(), &["flow", "echo"], &[]);
+    let pid = flow.pid();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let bus = NatsBus::connect(&server.url(), "flat-test", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let count = |counter: &Arc<AtomicU64>| {
+            let counter = counter.clone();
+            Sink::call(move |_| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+        let _outs = bus
+            .subscribe("*.flow.echo.out.y", None, count(&done))
+            .await
+            .unwrap();
+        let _errs = bus
+            .subscribe("*.flow.echo.err", None, count(&failed))
+            .await
+            .unwrap();
+        // The service answers even calls only; odd ones pass their deadline.
+        let replier = bus.clone();
+        let answer = Sink::call(move |message| {
+            let even = message.value.as_u64().is_some_and(|n| n % 2 == 0);
+            let id = message
+                .subject
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let (bus, value) = (replier.clone(), message.value.clone());
+            if even {
+                tokio::spawn(async move {
+                    let subject = format!("{id}.srvc.svc.f.out.y");
+                    bus.publish(subject, value).await.unwrap();
+                });
+            }
+        });
+        let _calls = bus
+            .subscribe("*.srvc.svc.f.in.x", Some("svc"), answer)
+            .await
+            .unwrap();
+        bus.flush().await.unwrap();
+
+        let total: u64 = 100_000;
+        let ended = |target: u64| {
+            let (done, failed) = (done.clone(), failed.clone());
+            async move {
+                let started = Instant::now();
+                while done.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < target {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "instances stopped ending"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        let mut baseline = 0;
+        for n in 0..total {
+            let subject = format!("{}.flow.echo.in.x", ayanami_event::Id::new());
+            bus.publish(subject, Arc::new(json!(n))).await.unwrap();
+            if n % 500 == 499 {
+                ended((n + 1).saturating_sub(2000)).await;
+            }
+            if n + 1 == 20_000 {
+                ended(n + 1).await;
+                baseline = rss_kib(pid);
+            }
+        }
+        ended(total).await;
+        let end = rss_kib(pid);
+
+        // Every instance ended exactly once; those never answered by failing.
+        let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+        assert_eq!(done + failed, total);
+        assert!(failed >= total / 2, "{failed} failed");
+        assert!(
+            end <= baseline + 8 * 1024,
+            "RSS grew from {baseline} KiB after 20 000 instances to {end} KiB after {total}"
+        );
+    });
+    drop(flow);
+}
