@@ -3,5 +3,6 @@
 mod check;
 mod e2e;
 mod gateway;
+mod graph;
 mod nats;
 mod support;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod graph;
 mod init;
 mod routes;
 mod run;
@@ -37,6 +38,8 @@ pub(crate) enum Command {
     Serve(serve::ServeCommand),
     /// Run every component as its own process, plus a nats-server
     Up(up::UpCommand),
+    /// Draw the composition's flows as a Mermaid or DOT graph
+    Graph(graph::GraphCommand),
 }
 
 impl Command {
@@ -48,6 +51,7 @@ impl Command {
             Self::Routes(command) => command.run(),
             Self::Serve(command) => command.run(),
             Self::Up(command) => command.run(),
+            Self::Graph(command) => command.run(),
         }
     }
 }
