@@ -90,6 +90,52 @@ pub(crate) struct Addresses {
     pub(crate) admin: Option<SocketAddr>,
 }
 
+/// Components started on a bus; dropping it stops them.
+pub(crate) struct Running {
+    _services: Vec<ayanami_function::ServiceHandle>,
+    _flows: Vec<ayanami_flow::FlowHandle>,
+    gateway: Option<(axum::Router, ayanami_gateway::GatewayHandle)>,
+}
+
+/// Starts `components` of `composition` on `bus` and waits until the bus
+/// has their subscriptions.
+pub(crate) async fn start<B: Bus>(
+    bus: &B,
+    composition: &Composition,
+    components: &[Component],
+) -> anyhow::Result<Running> {
+    let shared = Arc::new(composition.clone());
+    let mut running = Running {
+        _services: Vec::new(),
+        _flows: Vec::new(),
+        gateway: None,
+    };
+    for component in components {
+        match component {
+            Component::Service(name) => {
+                let service = ayanami_function::serve(bus.clone(), shared.clone(), name).await?;
+                running._services.push(service);
+            }
+            Component::Flow(name) => {
+                let flow = composition
+                    .flow(name)
+                    .context("the component was checked")?;
+                let plan = Plan::new(composition, flow);
+                running
+                    ._flows
+                    .push(ayanami_flow::serve(bus.clone(), plan).await?);
+            }
+            Component::Gateway => {
+                running.gateway = Some(ayanami_gateway::router(bus.clone(), composition).await?);
+            }
+        }
+    }
+    bus.flush()
+        .await
+        .context("the bus did not confirm the subscriptions")?;
+    Ok(running)
+}
+
 /// Runs `components` of `composition` on `bus` until Ctrl-C or SIGTERM,
 /// letting requests in flight finish.
 pub(crate) async fn serve<B: Bus>(
@@ -98,30 +144,8 @@ pub(crate) async fn serve<B: Bus>(
     components: &[Component],
     addresses: Addresses,
 ) -> anyhow::Result<()> {
-    let composition = Arc::new(composition);
-    let mut services = Vec::new();
-    let mut flows = Vec::new();
-    let mut gateway = None;
-    for component in components {
-        match component {
-            Component::Service(name) => {
-                services
-                    .push(ayanami_function::serve(bus.clone(), composition.clone(), name).await?);
-            }
-            Component::Flow(name) => {
-                let flow = composition
-                    .flow(name)
-                    .context("the component was checked")?;
-                flows.push(ayanami_flow::serve(bus.clone(), Plan::new(&composition, flow)).await?);
-            }
-            Component::Gateway => {
-                gateway = Some(ayanami_gateway::router(bus.clone(), &composition).await?)
-            }
-        }
-    }
-    bus.flush()
-        .await
-        .context("the bus did not confirm the subscriptions")?;
+    let mut running = start(&bus, &composition, components).await?;
+    let gateway = running.gateway.take();
 
     if let Some(admin) = addresses.admin {
         let listener = bind(admin, "--admin").await?;

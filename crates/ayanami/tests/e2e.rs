@@ -242,3 +242,64 @@ fn a_client_that_goes_away_still_gets_its_request_logged() {
         "{line}"
     );
 }
+
+#[test]
+fn invoke_starts_a_flow_and_prints_its_outputs() {
+    let output = crate::support::ayanami(&["invoke", "hello", "--dir"])
+        .arg(example_dir())
+        .args(["--in", r#"request={"params": {"name": "rei"}}"#])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed, serde_json::json!({"content": "Hello rei"}));
+
+    let output = crate::support::ayanami(&["invoke", "banner", "--dir"])
+        .arg(example_dir())
+        .args(["--json", r#"{"request": {"form": {"text": ["hi"]}}}"#])
+        .output()
+        .unwrap();
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["content"], serde_json::json!(pre(&figlet("hi"))));
+    assert_eq!(printed["code"], serde_json::json!(200));
+}
+
+#[test]
+fn invoke_exits_non_zero_with_the_flow_error() {
+    let project = TempDir::new("invoke-fails");
+    copy_example(project.path(), |yaml| {
+        yaml.replace("run: figlet $input", "run: figlet-is-not-installed $input")
+    });
+    let output = crate::support::ayanami(&["invoke", "banner", "--dir"])
+        .arg(project.path())
+        .args(["--in", r#"request={"form": {"text": ["hi"]}}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error: flow `banner` failed: function `cmd.figlet` could not start `figlet-is-not-installed`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invoke_names_missing_and_unknown_inputs() {
+    let run = |args: &[&str]| {
+        let output = crate::support::ayanami(&["invoke", "hello", "--dir"])
+            .arg(example_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(
+        run(&[]).contains("flow `hello` needs input `request`; pass it as `--in request=VALUE`")
+    );
+    assert!(
+        run(&["--in", "x=1"]).contains("flow `hello` has no input `x`; its inputs are `request`")
+    );
+    assert!(run(&["--json", "[1]"]).contains("`--json` must be a JSON object"));
+}

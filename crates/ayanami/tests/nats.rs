@@ -423,3 +423,17 @@ fn flow_memory_stays_flat_over_100000_instances_half_of_which_never_complete() {
     });
     drop(flow);
 }
+
+#[test]
+fn invoke_starts_a_flow_on_a_composition_running_over_nats() {
+    let server = NatsServer::start();
+    let _ayanami = Ayanami::run_with(&example_dir(), &["--nats", &server.url()], &[]);
+    let output = ayanami(&["invoke", "hello", "--nats", &server.url(), "--dir"])
+        .arg(example_dir())
+        .args(["--in", r#"request={"params": {"name": "asuka"}}"#])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed, serde_json::json!({"content": "Hello asuka"}));
+}

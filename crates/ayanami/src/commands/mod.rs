@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod graph;
 mod init;
+mod invoke;
 mod routes;
 mod run;
 mod serve;
@@ -38,6 +39,8 @@ pub(crate) enum Command {
     Serve(serve::ServeCommand),
     /// Run every component as its own process, plus a nats-server
     Up(up::UpCommand),
+    /// Start one flow from the command line and print its outputs as JSON
+    Invoke(invoke::InvokeCommand),
     /// Draw the composition's flows as a Mermaid or DOT graph
     Graph(graph::GraphCommand),
 }
@@ -51,6 +54,7 @@ impl Command {
             Self::Routes(command) => command.run(),
             Self::Serve(command) => command.run(),
             Self::Up(command) => command.run(),
+            Self::Invoke(command) => command.run(),
             Self::Graph(command) => command.run(),
         }
     }
