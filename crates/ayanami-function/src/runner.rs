@@ -23,6 +23,23 @@ struct Slot {
     worker: Option<Worker>,
 }
 
+/// The calls of one `cmd` or `exec` function that may run at once when the
+/// composition does not say: enough to keep every core busy with programs
+/// that wait on I/O, few enough that a burst of requests cannot fork
+/// hundreds of processes and starve them all past their deadlines.
+fn default_limit() -> usize {
+    8 * std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn limit(function: &Function) -> Option<usize> {
+    match function.kind {
+        FunctionKind::Cmd { .. } | FunctionKind::Exec { .. } => {
+            Some(function.concurrency.unwrap_or_else(default_limit))
+        }
+        FunctionKind::Worker { .. } | FunctionKind::Outside => function.concurrency,
+    }
+}
+
 impl Runner {
     /// A runner for `service`'s functions, which run from the project folder.
     ///
@@ -39,7 +56,7 @@ impl Runner {
             .iter()
             .map(|function| Slot {
                 function: function.clone(),
-                limit: function.concurrency.map(Semaphore::new),
+                limit: limit(function).map(Semaphore::new),
                 worker: match &function.kind {
                     FunctionKind::Worker { argv } => Some(Worker::new(
                         format!("{service}.{}", function.name),
