@@ -424,6 +424,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cmd_output_that_is_not_utf8_is_a_clear_error() {
+        let f = function(
+            cmd(&[&[text("printf")], &[text("\\377\\376")]]),
+            &[],
+            &["output"],
+        );
+        let error = call(Path::new("."), "s", &f, &Map::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, CallErrorKind::BadOutput);
+        assert_eq!(
+            error.to_string(),
+            "function `s.f` wrote output that is not valid UTF-8"
+        );
+    }
+
+    #[tokio::test]
+    async fn programs_that_close_or_never_read_stdin_do_not_deadlock() {
+        let big = inputs(json!({"input": "x".repeat(4 << 20)}));
+        for script in [
+            "exec 0<&-; echo '{\"output\": 1}'",
+            "echo '{\"output\": 1}'",
+        ] {
+            let f = function(exec(script), &["input"], &["output"]);
+            let out = call(Path::new("."), "s", &f, &big).await.unwrap();
+            assert_eq!(out["output"], json!(1), "{script}");
+        }
+    }
+
+    #[tokio::test]
+    async fn stderr_written_while_stdout_is_read_does_not_deadlock() {
+        let script = "printf '{\"output\": \"'; \
+            for i in $(seq 100); do head -c 100000 /dev/zero >&2; printf ab; done; printf '\"}'";
+        let f = function(exec(script), &[], &["output"]);
+        let out = call(Path::new("."), "s", &f, &Map::new()).await.unwrap();
+        assert_eq!(out["output"], json!("ab".repeat(100)));
+    }
+
+    #[tokio::test]
     async fn a_missing_program_is_a_spawn_error() {
         let f = function(
             FunctionKind::Exec {
