@@ -175,11 +175,7 @@ async fn run(
             status = child.wait() => break Ok(status),
             read = &mut stdout, if early.is_none() => match read {
                 Ok(Some(bytes)) => early = Some(bytes),
-                _ => break Err(CallError::new(
-                    name,
-                    CallErrorKind::BadOutput,
-                    format!("wrote more than {} MiB on stdout and was killed", MAX_STDOUT >> 20),
-                )),
+                _ => break Err(too_large(name)),
             },
             () = tokio::time::sleep_until(deadline) => break Err(CallError::timeout(name, function.timeout)),
         }
@@ -202,13 +198,17 @@ async fn run(
     let stderr = finish_reading(stderr).await.unwrap_or_default();
     let stdout = match early {
         Some(bytes) => bytes,
-        None => finish_reading(stdout).await.flatten().ok_or_else(|| {
-            CallError::new(
-                name,
-                CallErrorKind::BadOutput,
-                "left stdout open in a process outside its process group",
-            )
-        })?,
+        None => match finish_reading(stdout).await {
+            Some(Some(bytes)) => bytes,
+            Some(None) => return Err(too_large(name)),
+            None => {
+                return Err(CallError::new(
+                    name,
+                    CallErrorKind::BadOutput,
+                    "left stdout open in a process outside its process group",
+                ));
+            }
+        },
     };
     if !status.success() {
         let mut error =
@@ -221,6 +221,14 @@ async fn run(
         stdout,
         stderr,
     })
+}
+
+fn too_large(name: &str) -> CallError {
+    let detail = format!(
+        "wrote more than {} MiB on stdout and was killed",
+        MAX_STDOUT >> 20
+    );
+    CallError::new(name, CallErrorKind::BadOutput, detail)
 }
 
 /// Waits a moment for a reader whose pipe closes once the process group is
