@@ -15,10 +15,18 @@ ayanami_install_deps() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 }
 
-# The Python service example and its test speak NATS through nats-py (PyPI).
+# The Python service example and its test speak NATS through nats-py (PyPI);
+# the `ayanami build` tests validate manifests with kubernetes-validate, which
+# brings PyYAML for the compose file's test.
 ayanami_install_python_deps() {
-    python3 -c 'import nats' 2>/dev/null && return 0
-    echo "installing: nats-py (PyPI)" >&2
-    python3 -m pip install --quiet nats-py 2>/dev/null ||
-        python3 -m pip install --quiet --break-system-packages nats-py
+    if ! python3 -c 'import nats' 2>/dev/null; then
+        echo "installing: nats-py (PyPI)" >&2
+        python3 -m pip install --quiet nats-py 2>/dev/null ||
+            python3 -m pip install --quiet --break-system-packages nats-py
+    fi
+    if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+        echo "installing: kubernetes-validate (PyPI)" >&2
+        python3 -m pip install --quiet kubernetes-validate 2>/dev/null ||
+            python3 -m pip install --quiet --break-system-packages kubernetes-validate
+    fi
 }

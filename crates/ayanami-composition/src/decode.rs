@@ -7,11 +7,13 @@ use std::time::Duration;
 use ayanami_event::{EventKind, EventName, is_name, is_var_path, parse_route};
 
 use crate::model::{
-    ANY_METHOD, Composition, Cors, Flow, Function, FunctionKind, Gateway, METHODS, Piece, Route,
-    Service, Span, Wiring, WiringSpans, Word,
+    ANY_METHOD, Composition, Cors, Deploy, Flow, Function, FunctionKind, Gateway, METHODS, Piece,
+    Route, Service, Span, Wiring, WiringSpans, Word,
 };
 use crate::yaml::{Node, Value};
 use crate::{Diagnostic, defaults};
+
+mod deploy;
 
 /// Collects diagnostics while the tree is turned into a model.
 pub(crate) struct Decoder {
@@ -148,6 +150,7 @@ impl Decoder {
             gateway: None,
             services: Vec::new(),
             flows: Vec::new(),
+            deploy: Deploy::default(),
         };
         let Some(root) = root else {
             self.error(
@@ -159,7 +162,7 @@ impl Decoder {
         let Some(fields) = self.fields(
             root,
             "the composition",
-            &["name", "gateway", "services", "flows"],
+            &["name", "gateway", "services", "flows", "deploy"],
         ) else {
             return composition;
         };
@@ -180,6 +183,9 @@ impl Decoder {
             composition.flows = self.named_map(node, "`flows`", "flow", |d, name, span, node| {
                 d.flow(name, span, node)
             });
+        }
+        if let Some(node) = fields.get("deploy") {
+            composition.deploy = self.deploy(node, &composition);
         }
         composition
     }

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
 pub use model::{
-    ANY_METHOD, Composition, Cors, Flow, Function, FunctionKind, Gateway, METHODS, Piece, Route,
-    Service, Span, Wiring, WiringSpans, Word,
+    ANY_METHOD, Autoscale, ComponentName, Composition, Cors, Deploy, Flow, Function, FunctionKind,
+    Gateway, METHODS, Piece, Route, Scale, Service, Span, Wiring, WiringSpans, Word,
 };
 
 /// The file name of a composition inside a project folder.

@@ -29,6 +29,8 @@ pub struct Composition {
     pub services: Vec<Service>,
     /// The flows, in file order.
     pub flows: Vec<Flow>,
+    /// How `ayanami build` ships the application; empty when unsaid.
+    pub deploy: Deploy,
 }
 
 impl Composition {
@@ -254,5 +256,68 @@ impl Wiring {
     #[must_use]
     pub fn sets_var(&self) -> bool {
         self.from.is_some() || self.value.is_some()
+    }
+}
+
+/// The optional `deploy:` section: what `ayanami build` needs beyond the
+/// application itself.
+#[derive(Debug, Clone, Default)]
+pub struct Deploy {
+    /// The image registry, such as `ghcr.io/acme`.
+    pub registry: Option<String>,
+    /// The image tag.
+    pub tag: Option<String>,
+    /// A NATS server run elsewhere; without it the deployable runs its own.
+    pub nats: Option<String>,
+    /// The host name of the gateway's Ingress; without it there is none.
+    pub ingress: Option<String>,
+    /// Replicas and autoscaling per component, by [`ComponentName`].
+    pub components: Vec<(ComponentName, Scale)>,
+}
+
+/// A component as `deploy.components` names it: `gateway`, `flow.NAME` or
+/// `service.NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentName {
+    /// The HTTP gateway.
+    Gateway,
+    /// A flow, by name.
+    Flow(String),
+    /// A service, by name.
+    Service(String),
+}
+
+/// How many replicas of a component run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// The fixed count, or the starting count when autoscaled.
+    pub replicas: u32,
+    /// Scale on CPU use between bounds, if set.
+    pub autoscale: Option<Autoscale>,
+}
+
+/// Bounds and target for a HorizontalPodAutoscaler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Autoscale {
+    /// The fewest replicas.
+    pub min: u32,
+    /// The most replicas.
+    pub max: u32,
+    /// The average CPU use to aim for, in percent of the request.
+    pub cpu: u32,
+}
+
+impl Deploy {
+    /// The scale of `component`: from `deploy.components`, else one replica.
+    #[must_use]
+    pub fn scale(&self, component: &ComponentName) -> Scale {
+        let set = self.components.iter().find(|(name, _)| name == component);
+        set.map_or(
+            Scale {
+                replicas: 1,
+                autoscale: None,
+            },
+            |(_, scale)| *scale,
+        )
     }
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod build;
 mod check;
 mod graph;
 mod init;
@@ -41,6 +42,8 @@ pub(crate) enum Command {
     Up(up::UpCommand),
     /// Start one flow from the command line and print its outputs as JSON
     Invoke(invoke::InvokeCommand),
+    /// Write deployables: an image per component, Kubernetes manifests, compose
+    Build(build::BuildCommand),
     /// Draw the composition's flows as a Mermaid or DOT graph
     Graph(graph::GraphCommand),
 }
@@ -55,6 +58,7 @@ impl Command {
             Self::Serve(command) => command.run(),
             Self::Up(command) => command.run(),
             Self::Invoke(command) => command.run(),
+            Self::Build(command) => command.run(),
             Self::Graph(command) => command.run(),
         }
     }

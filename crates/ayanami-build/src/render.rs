@@ -1,0 +1,230 @@
+//! Rendering the templates into the files of a deployable.
+
+use std::path::{Path, PathBuf};
+
+use ayanami_composition::Composition;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::BuildError;
+use crate::component::{self, Component, ComponentKind, Naming};
+use crate::output::{Content, Deployable};
+
+/// The port every component serves `/healthz` and `/readyz` on in its container.
+pub const ADMIN_PORT: u16 = 9090;
+
+/// The NATS image when the deployable runs its own server.
+const NATS_IMAGE: &str = "nats:2.10-alpine";
+
+/// The templates, by the name they render under.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("Dockerfile", include_str!("../templates/Dockerfile.j2")),
+    ("Makefile", include_str!("../templates/Makefile.j2")),
+    ("compose.yaml", include_str!("../templates/compose.yaml.j2")),
+    (
+        "configmap.yaml",
+        include_str!("../templates/configmap.yaml.j2"),
+    ),
+    (
+        "deployment.yaml",
+        include_str!("../templates/deployment.yaml.j2"),
+    ),
+    ("hpa.yaml", include_str!("../templates/hpa.yaml.j2")),
+    ("ingress.yaml", include_str!("../templates/ingress.yaml.j2")),
+    (
+        "kustomization.yaml",
+        include_str!("../templates/kustomization.yaml.j2"),
+    ),
+    ("nats.yaml", include_str!("../templates/nats.yaml.j2")),
+    ("service.yaml", include_str!("../templates/service.yaml.j2")),
+];
+
+/// What `ayanami build` takes besides the composition.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The composition file, copied into every component's folder.
+    pub file: PathBuf,
+    /// The image registry; overrides `deploy.registry`.
+    pub registry: Option<String>,
+    /// The image tag; overrides `deploy.tag`, else `latest`.
+    pub tag: Option<String>,
+}
+
+/// Everything a template may read.
+#[derive(Serialize)]
+struct Context<'a> {
+    project: &'a str,
+    components: &'a [Component],
+    component: Option<&'a Component>,
+    composition: &'a str,
+    registry: &'a str,
+    tag: &'a str,
+    nats_url: &'a str,
+    compose_nats_url: &'a str,
+    external_nats: bool,
+    nats_image: &'a str,
+    nats_labels: Vec<(String, String)>,
+    ingress: Option<&'a str>,
+    admin_port: u16,
+    resources: Vec<String>,
+}
+
+/// Renders the deployable of `composition` in memory.
+///
+/// # Errors
+///
+/// [`BuildError::Read`] when the composition file or a source cannot be read,
+/// [`BuildError::Name`] and [`BuildError::Clash`] when names cannot become
+/// Kubernetes names.
+pub fn render(composition: &Composition, options: &Options) -> Result<Deployable, BuildError> {
+    let text = std::fs::read_to_string(&options.file).map_err(|source| BuildError::Read {
+        path: options.file.clone(),
+        source,
+    })?;
+    let project = component::resource_name("the project name", &composition.name)?;
+    let deploy = &composition.deploy;
+    let registry = options.registry.as_deref().or(deploy.registry.as_deref());
+    let tag = options
+        .tag
+        .as_deref()
+        .or(deploy.tag.as_deref())
+        .unwrap_or("latest");
+    let naming = Naming {
+        project: &project,
+        registry,
+        tag,
+    };
+    let components = component::components(composition, &naming)?;
+    let own_nats = format!("nats://{project}-nats:4222");
+    let nats_labels = [
+        ("app.kubernetes.io/name", format!("{project}-nats")),
+        ("app.kubernetes.io/instance", project.clone()),
+        ("app.kubernetes.io/component", "nats".to_owned()),
+        ("app.kubernetes.io/part-of", project.clone()),
+        ("app.kubernetes.io/managed-by", "ayanami".to_owned()),
+    ];
+    let mut context = Context {
+        project: &project,
+        components: &components,
+        component: None,
+        composition: &text,
+        registry: registry.unwrap_or_default(),
+        tag,
+        nats_url: deploy.nats.as_deref().unwrap_or(&own_nats),
+        compose_nats_url: deploy.nats.as_deref().unwrap_or("nats://nats:4222"),
+        external_nats: deploy.nats.is_some(),
+        nats_image: NATS_IMAGE,
+        nats_labels: nats_labels
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        ingress: deploy.ingress.as_deref(),
+        admin_port: ADMIN_PORT,
+        resources: Vec::new(),
+    };
+
+    let templates = Templates::new();
+    let mut deployable = Deployable::default();
+    let mut resources = vec!["configmap.yaml".to_owned()];
+    if deploy.nats.is_none() {
+        resources.push("nats.yaml".to_owned());
+    }
+    for component in &components {
+        context.component = Some(component);
+        let folder = PathBuf::from(&component.folder);
+        deployable.add(
+            folder.join("Dockerfile"),
+            templates.text("Dockerfile", &context)?,
+        );
+        deployable.add(folder.join("ayanami.yaml"), Content::Text(text.clone()));
+        for source in &component.sources {
+            let from = composition.dir.join(source);
+            deployable.add(folder.join(source), Content::Copy(from));
+        }
+        let mut k8s = |name: &'static str, resources: &mut Vec<String>| {
+            let file = format!("{}-{name}", component.folder);
+            let content = templates.text(name, &context)?;
+            deployable.add(Path::new("k8s").join(&file), content);
+            resources.push(file);
+            Ok::<_, BuildError>(())
+        };
+        k8s("deployment.yaml", &mut resources)?;
+        if component.kind == ComponentKind::Gateway {
+            k8s("service.yaml", &mut resources)?;
+            if deploy.ingress.is_some() {
+                k8s("ingress.yaml", &mut resources)?;
+            }
+        }
+        if component.autoscale.is_some() {
+            k8s("hpa.yaml", &mut resources)?;
+        }
+    }
+    context.component = None;
+    context.resources = resources;
+    let k8s = Path::new("k8s");
+    deployable.add(
+        k8s.join("configmap.yaml"),
+        templates.text("configmap.yaml", &context)?,
+    );
+    if deploy.nats.is_none() {
+        deployable.add(
+            k8s.join("nats.yaml"),
+            templates.text("nats.yaml", &context)?,
+        );
+    }
+    let kustomization = templates.text("kustomization.yaml", &context)?;
+    deployable.add(k8s.join("kustomization.yaml"), kustomization);
+    deployable.add(
+        "compose.yaml".into(),
+        templates.text("compose.yaml", &context)?,
+    );
+    deployable.add("Makefile".into(), templates.text("Makefile", &context)?);
+    Ok(deployable)
+}
+
+/// The template environment: no escaping, undefined values refused, and a
+/// `json` filter that quotes any value for YAML, JSON and Dockerfile exec form.
+struct Templates(Environment<'static>);
+
+impl Templates {
+    fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        let syntax = SyntaxConfig::builder().keep_trailing_newline(true).build();
+        env.set_syntax(syntax.unwrap_or_default());
+        env.add_filter("json", |value: minijinja::Value| {
+            serde_json::to_string(&value).map_err(|error| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, error.to_string())
+            })
+        });
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|error| panic!("template `{name}` does not parse: {error}"));
+        }
+        Self(env)
+    }
+
+    fn text(&self, name: &'static str, context: &Context<'_>) -> Result<Content, BuildError> {
+        let template = self
+            .0
+            .get_template(name)
+            .map_err(|source| BuildError::Template { name, source })?;
+        let text = template
+            .render(Serde(context))
+            .map_err(|source| BuildError::Template { name, source })?;
+        Ok(Content::Text(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let _ = Templates::new();
+    }
+}
