@@ -1,4 +1,8 @@
 //! `ayanami build`: deployables that validate, parse and run without containers.
+//!
+//! The generated files of the example, plain and with [`SCALED`], are golden
+//! files under `tests/build/`; run with `AYANAMI_BLESS=1` to write the actual
+//! output instead, then review the diff.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,6 +90,24 @@ fn assert_kubernetes_validates(out: &Path) {
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn kubernetes_validate_refuses_a_broken_deployment() {
+    if !tool("python3", &["-m", "kubernetes_validate", "--version"]) {
+        return;
+    }
+    let dir = TempDir::new("build-broken");
+    let broken = dir.path().join("broken.yaml");
+    let text =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: two}\n";
+    std::fs::write(&broken, text).unwrap();
+    let output = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict", "--quiet"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
 }
 
 #[test]
@@ -430,4 +452,54 @@ fn check_passes_a_fresh_build_and_names_a_changed_file() {
         stderr.contains("`gateway/Dockerfile` is missing; build again"),
         "{stderr}"
     );
+}
+
+/// Whether a built file is generated text, as opposed to a copy of a project file.
+fn generated(file: &str) -> bool {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    name == "Dockerfile"
+        || file.starts_with("k8s/")
+        || (!file.contains('/') && name != ".ayanami-build")
+}
+
+#[test]
+fn the_generated_files_match_their_golden_files() {
+    let bless = std::env::var_os("AYANAMI_BLESS").is_some_and(|v| v == "1");
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build");
+    let mut failures = Vec::new();
+    for (case, deploy) in [("megazord", ""), ("megazord-scaled", SCALED)] {
+        let (_project, out) = built(case, |text| format!("{text}{deploy}"));
+        let expected_dir = golden.join(case);
+        let actual: Vec<String> = files(&out).into_iter().filter(|f| generated(f)).collect();
+        if bless {
+            let _ = std::fs::remove_dir_all(&expected_dir);
+            for file in &actual {
+                let to = expected_dir.join(file);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(out.join(file), to).unwrap();
+            }
+            continue;
+        }
+        let expected = if expected_dir.is_dir() {
+            files(&expected_dir)
+        } else {
+            Vec::new()
+        };
+        if expected != actual {
+            failures.push(format!(
+                "{case}: the files differ (AYANAMI_BLESS=1 rewrites them)\n  expected {expected:?}\n  actual   {actual:?}"
+            ));
+            continue;
+        }
+        for file in &actual {
+            let want = std::fs::read_to_string(expected_dir.join(file)).unwrap();
+            let got = std::fs::read_to_string(out.join(file)).unwrap();
+            if want != got {
+                failures.push(format!(
+                    "{case}/{file}: output differs (AYANAMI_BLESS=1 rewrites it)\n--- expected\n{want}--- actual\n{got}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
