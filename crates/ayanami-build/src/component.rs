@@ -347,8 +347,18 @@ fn interpreter(script: &Path) -> Option<String> {
     Some(program.to_owned())
 }
 
+/// Programs whose Debian package has another name.
+const PACKAGES: &[(&str, &str)] = &[
+    ("node", "nodejs"),
+    ("python", "python3"),
+    ("pip3", "python3-pip"),
+];
+
 /// The Debian package that brings `program`, for the names that look like one.
 fn package_of(program: &str) -> Option<String> {
+    if let Some((_, package)) = PACKAGES.iter().find(|(p, _)| *p == program) {
+        return Some((*package).to_owned());
+    }
     let valid = program.len() > 1
         && program.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && program
@@ -386,7 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn a_script_names_its_interpreter_on_its_first_line() {
+        let dir =
+            std::env::temp_dir().join(format!("ayanami-build-shebang-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("#!/usr/bin/env python3\nprint(1)\n", Some("python3")),
+            ("#!/usr/bin/env -S node --flag\n", Some("node")),
+            ("#!/bin/bash -e\n", Some("bash")),
+            ("print(1)\n", None),
+        ];
+        for (i, (text, expected)) in cases.into_iter().enumerate() {
+            let script = dir.join(format!("script{i}"));
+            std::fs::write(&script, text).unwrap();
+            assert_eq!(interpreter(&script).as_deref(), expected, "{text}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn only_plain_program_names_become_packages() {
+        assert_eq!(package_of("node").as_deref(), Some("nodejs"));
         assert_eq!(package_of("figlet").as_deref(), Some("figlet"));
         assert_eq!(package_of("g++").as_deref(), Some("g++"));
         assert_eq!(package_of("/opt/tool"), None);

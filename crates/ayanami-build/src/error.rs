@@ -41,6 +41,16 @@ pub enum BuildError {
         /// The name it turns into.
         resource: String,
     },
+    /// An image registry or tag that Docker would refuse.
+    #[error("{what} `{value}` is not valid: {rule}")]
+    Image {
+        /// `the registry` or `the tag`, and where it comes from.
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// What a valid one looks like.
+        rule: &'static str,
+    },
     /// Two components would get the same folder and Kubernetes name.
     #[error("{first} and {second} both become `{resource}`; rename one of them")]
     Clash {

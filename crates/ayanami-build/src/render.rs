@@ -91,6 +91,7 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
         .as_deref()
         .or(deploy.tag.as_deref())
         .unwrap_or("latest");
+    check_image_parts(registry, tag)?;
     let naming = Naming {
         project: &project,
         registry,
@@ -184,6 +185,39 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
     Ok(deployable)
 }
 
+/// Refuses a registry or tag that Docker would refuse, before either
+/// reaches the Makefile, where another character could change a command.
+fn check_image_parts(registry: Option<&str>, tag: &str) -> Result<(), BuildError> {
+    let tag_valid = tag.len() <= 128
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !tag_valid {
+        return Err(BuildError::Image {
+            what: "the tag",
+            value: tag.to_owned(),
+            rule: "use up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+        });
+    }
+    let Some(registry) = registry else {
+        return Ok(());
+    };
+    let registry_valid = registry
+        .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && registry
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
+    if registry_valid {
+        return Ok(());
+    }
+    Err(BuildError::Image {
+        what: "the registry",
+        value: registry.to_owned(),
+        rule: "use a host and path such as `ghcr.io/acme` in lowercase letters, digits, `.`, `_`, `-`, `/` and `:`",
+    })
+}
+
 /// The template environment: no escaping, undefined values refused, and a
 /// `json` filter that quotes any value for YAML, JSON and Dockerfile exec form.
 struct Templates(Environment<'static>);
@@ -200,6 +234,8 @@ impl Templates {
                 minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, error.to_string())
             })
         });
+        // The templates are compiled into the binary, and `every_template_parses`
+        // pins them, so a parse error here is a bug caught before release.
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .unwrap_or_else(|error| panic!("template `{name}` does not parse: {error}"));
@@ -226,5 +262,23 @@ mod tests {
     #[test]
     fn every_template_parses() {
         let _ = Templates::new();
+    }
+
+    #[test]
+    fn registries_and_tags_docker_would_refuse_are_refused() {
+        assert!(check_image_parts(Some("ghcr.io/acme"), "v1.2.3").is_ok());
+        assert!(check_image_parts(Some("localhost:5000/a_b"), "latest").is_ok());
+        assert!(check_image_parts(None, "latest").is_ok());
+        let tag = check_image_parts(None, "v1;rm").unwrap_err();
+        assert_eq!(
+            tag.to_string(),
+            "the tag `v1;rm` is not valid: use up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+        );
+        let registry = check_image_parts(Some("Acme$(x)"), "latest").unwrap_err();
+        assert!(
+            registry
+                .to_string()
+                .starts_with("the registry `Acme$(x)` is not valid")
+        );
     }
 }

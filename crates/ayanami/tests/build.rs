@@ -503,3 +503,33 @@ fn the_generated_files_match_their_golden_files() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn registry_and_tag_flags_override_the_composition_and_are_checked() {
+    let project = TempDir::new("build-flags");
+    copy_example(project.path(), |text| format!("{text}{SCALED}"));
+    let build = |args: &[&str]| {
+        ayanami(&["build"])
+            .args(args)
+            .arg(project.path())
+            .output()
+            .unwrap()
+    };
+
+    let output = build(&["--registry", "localhost:5000/team", "--tag", "dev"]);
+    assert!(output.status.success(), "{output:?}");
+    let out = project.path().join("deployable");
+    let gateway = std::fs::read_to_string(out.join("k8s/gateway-deployment.yaml")).unwrap();
+    assert!(
+        gateway.contains("\"localhost:5000/team/megazord-gateway:dev\""),
+        "{gateway}"
+    );
+
+    let bad = build(&["--tag", "dev; rm -rf /"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8(bad.stderr).unwrap();
+    assert!(
+        stderr.contains("the tag `dev; rm -rf /` is not valid"),
+        "{stderr}"
+    );
+}
