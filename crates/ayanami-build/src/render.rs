@@ -86,11 +86,8 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
     let project = component::resource_name("the project name", &composition.name)?;
     let deploy = &composition.deploy;
     let registry = options.registry.as_deref().or(deploy.registry.as_deref());
-    let tag = options
-        .tag
-        .as_deref()
-        .or(deploy.tag.as_deref())
-        .unwrap_or("latest");
+    let tag = options.tag.as_deref().or(deploy.tag.as_deref());
+    let tag = tag.unwrap_or("latest");
     check_image_parts(registry, tag)?;
     let naming = Naming {
         project: &project,
@@ -98,14 +95,8 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
         tag,
     };
     let components = component::components(composition, &naming)?;
+
     let own_nats = format!("nats://{project}-nats:4222");
-    let nats_labels = [
-        ("app.kubernetes.io/name", format!("{project}-nats")),
-        ("app.kubernetes.io/instance", project.clone()),
-        ("app.kubernetes.io/component", "nats".to_owned()),
-        ("app.kubernetes.io/part-of", project.clone()),
-        ("app.kubernetes.io/managed-by", "ayanami".to_owned()),
-    ];
     let mut context = Context {
         project: &project,
         components: &components,
@@ -117,72 +108,113 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
         compose_nats_url: deploy.nats.as_deref().unwrap_or("nats://nats:4222"),
         external_nats: deploy.nats.is_some(),
         nats_image: NATS_IMAGE,
-        nats_labels: nats_labels
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+        nats_labels: nats_labels(&project),
         ingress: deploy.ingress.as_deref(),
         admin_port: ADMIN_PORT,
         resources: Vec::new(),
     };
-
-    let templates = Templates::new();
-    let mut deployable = Deployable::default();
-    let mut resources = vec!["configmap.yaml".to_owned()];
-    if deploy.nats.is_none() {
-        resources.push("nats.yaml".to_owned());
-    }
+    let mut output = Output {
+        templates: Templates::new(),
+        deployable: Deployable::default(),
+        resources: Vec::new(),
+    };
     for component in &components {
         context.component = Some(component);
+        output.component(&context, component, &composition.dir)?;
+    }
+    context.component = None;
+    output.shared(context)
+}
+
+fn nats_labels(project: &str) -> Vec<(String, String)> {
+    let labels = [
+        ("app.kubernetes.io/name", format!("{project}-nats")),
+        ("app.kubernetes.io/instance", project.to_owned()),
+        ("app.kubernetes.io/component", "nats".to_owned()),
+        ("app.kubernetes.io/part-of", project.to_owned()),
+        ("app.kubernetes.io/managed-by", "ayanami".to_owned()),
+    ];
+    labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// The deployable as it fills, with the manifests the kustomization will list.
+struct Output {
+    templates: Templates,
+    deployable: Deployable,
+    resources: Vec<String>,
+}
+
+impl Output {
+    /// A component's folder and its manifests.
+    fn component(
+        &mut self,
+        context: &Context<'_>,
+        component: &Component,
+        project: &Path,
+    ) -> Result<(), BuildError> {
         let folder = PathBuf::from(&component.folder);
-        deployable.add(
-            folder.join("Dockerfile"),
-            templates.text("Dockerfile", &context)?,
-        );
-        deployable.add(folder.join("ayanami.yaml"), Content::Text(text.clone()));
+        let dockerfile = self.templates.text("Dockerfile", context)?;
+        self.deployable.add(folder.join("Dockerfile"), dockerfile);
+        let composition = Content::Text(context.composition.to_owned());
+        self.deployable
+            .add(folder.join("ayanami.yaml"), composition);
         for source in &component.sources {
-            let from = composition.dir.join(source);
-            deployable.add(folder.join(source), Content::Copy(from));
+            let from = project.join(source);
+            self.deployable
+                .add(folder.join(source), Content::Copy(from));
         }
-        let mut k8s = |name: &'static str, resources: &mut Vec<String>| {
-            let file = format!("{}-{name}", component.folder);
-            let content = templates.text(name, &context)?;
-            deployable.add(Path::new("k8s").join(&file), content);
-            resources.push(file);
-            Ok::<_, BuildError>(())
-        };
-        k8s("deployment.yaml", &mut resources)?;
+
+        self.manifest(context, "deployment.yaml")?;
         if component.kind == ComponentKind::Gateway {
-            k8s("service.yaml", &mut resources)?;
-            if deploy.ingress.is_some() {
-                k8s("ingress.yaml", &mut resources)?;
+            self.manifest(context, "service.yaml")?;
+            if context.ingress.is_some() {
+                self.manifest(context, "ingress.yaml")?;
             }
         }
         if component.autoscale.is_some() {
-            k8s("hpa.yaml", &mut resources)?;
+            self.manifest(context, "hpa.yaml")?;
         }
+        Ok(())
     }
-    context.component = None;
-    context.resources = resources;
-    let k8s = Path::new("k8s");
-    deployable.add(
-        k8s.join("configmap.yaml"),
-        templates.text("configmap.yaml", &context)?,
-    );
-    if deploy.nats.is_none() {
-        deployable.add(
-            k8s.join("nats.yaml"),
-            templates.text("nats.yaml", &context)?,
-        );
+
+    /// One manifest of the component in `context`, as `k8s/<folder>-<template>`.
+    fn manifest(
+        &mut self,
+        context: &Context<'_>,
+        template: &'static str,
+    ) -> Result<(), BuildError> {
+        let folder = context.component.map_or("", |c| c.folder.as_str());
+        let file = format!("{folder}-{template}");
+        let text = self.templates.text(template, context)?;
+        self.deployable.add(Path::new("k8s").join(&file), text);
+        self.resources.push(file);
+        Ok(())
     }
-    let kustomization = templates.text("kustomization.yaml", &context)?;
-    deployable.add(k8s.join("kustomization.yaml"), kustomization);
-    deployable.add(
-        "compose.yaml".into(),
-        templates.text("compose.yaml", &context)?,
-    );
-    deployable.add("Makefile".into(), templates.text("Makefile", &context)?);
-    Ok(deployable)
+
+    /// What the whole project shares: the ConfigMap, NATS, the
+    /// kustomization, the compose file and the Makefile.
+    fn shared(mut self, mut context: Context<'_>) -> Result<Deployable, BuildError> {
+        let mut shared = vec!["configmap.yaml"];
+        if !context.external_nats {
+            shared.push("nats.yaml");
+        }
+        let k8s = Path::new("k8s");
+        for name in &shared {
+            let text = self.templates.text(name, &context)?;
+            self.deployable.add(k8s.join(name), text);
+        }
+        context.resources = shared.iter().map(|&name| name.to_owned()).collect();
+        context.resources.append(&mut self.resources);
+
+        let kustomization = self.templates.text("kustomization.yaml", &context)?;
+        self.deployable
+            .add(k8s.join("kustomization.yaml"), kustomization);
+        let compose = self.templates.text("compose.yaml", &context)?;
+        self.deployable.add("compose.yaml".into(), compose);
+        let makefile = self.templates.text("Makefile", &context)?;
+        self.deployable.add("Makefile".into(), makefile);
+        Ok(self.deployable)
+    }
 }
 
 /// Refuses a registry or tag that Docker would refuse, before either
