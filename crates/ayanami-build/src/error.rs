@@ -51,6 +51,17 @@ pub enum BuildError {
         /// What a valid one looks like.
         rule: &'static str,
     },
+    /// A function runs a project file whose name the component's folder
+    /// needs for a generated file.
+    #[error(
+        "a function of `{component}` runs `{source_file}`, which would take the place of the generated `{source_file}`; move or rename it"
+    )]
+    Source {
+        /// The component's label.
+        component: String,
+        /// The file.
+        source_file: String,
+    },
     /// Two components would get the same folder and Kubernetes name.
     #[error("{first} and {second} both become `{resource}`; rename one of them")]
     Clash {

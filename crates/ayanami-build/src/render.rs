@@ -159,6 +159,12 @@ impl Output {
         self.deployable
             .add(folder.join("ayanami.yaml"), composition);
         for source in &component.sources {
+            if source == "Dockerfile" || source == "ayanami.yaml" {
+                return Err(BuildError::Source {
+                    component: component.label.clone(),
+                    source_file: source.clone(),
+                });
+            }
             let from = project.join(source);
             self.deployable
                 .add(folder.join(source), Content::Copy(from));

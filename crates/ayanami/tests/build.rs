@@ -533,3 +533,19 @@ fn registry_and_tag_flags_override_the_composition_and_are_checked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_source_named_like_a_generated_file_is_refused_with_what_to_change() {
+    let project = TempDir::new("build-clash");
+    copy_example(project.path(), |text| {
+        text.replace("python3 html/pre.py", "python3 html/pre.py Dockerfile")
+    });
+    std::fs::write(project.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+
+    let output = ayanami(&["build"]).arg(project.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let expected = "a function of `service.html` runs `Dockerfile`, which would take the place of the generated `Dockerfile`; move or rename it";
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!project.path().join("deployable").exists());
+}
