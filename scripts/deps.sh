@@ -17,7 +17,8 @@ ayanami_install_deps() {
 
 # The Python service example and its test speak NATS through nats-py (PyPI);
 # the `ayanami build` tests validate manifests with kubernetes-validate, which
-# brings PyYAML for the compose file's test.
+# brings PyYAML for the compose file's test; the metrics test parses /metrics
+# with prometheus-client.
 ayanami_install_python_deps() {
     if ! python3 -c 'import nats' 2>/dev/null; then
         echo "installing: nats-py (PyPI)" >&2
@@ -28,5 +29,10 @@ ayanami_install_python_deps() {
         echo "installing: kubernetes-validate (PyPI)" >&2
         python3 -m pip install --quiet kubernetes-validate 2>/dev/null ||
             python3 -m pip install --quiet --break-system-packages kubernetes-validate
+    fi
+    if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+        echo "installing: prometheus-client (PyPI)" >&2
+        python3 -m pip install --quiet prometheus-client 2>/dev/null ||
+            python3 -m pip install --quiet --break-system-packages prometheus-client
     fi
 }

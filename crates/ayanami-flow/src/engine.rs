@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use ayanami_bus::{Bus, BusError, Delivery, Sink, Subscription};
 use ayanami_event::{Direction, EventName, Id};
+use ayanami_metrics::{FlowMetrics, FlowOutcome};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -54,6 +55,7 @@ pub async fn serve<B: Bus>(bus: B, plan: Plan) -> Result<FlowHandle, BusError> {
     let span = tracing::info_span!("ayanami.flow", flow = %plan.name);
     let engine = Engine {
         bus,
+        metrics: ayanami_metrics::metrics().flow(&plan.name),
         plan: Arc::new(plan),
         instances: HashMap::new(),
         deadlines: BinaryHeap::new(),
@@ -92,6 +94,7 @@ enum Outcome {
 
 struct Engine<B> {
     bus: B,
+    metrics: FlowMetrics,
     plan: Arc<Plan>,
     instances: HashMap<u128, Instance>,
     deadlines: BinaryHeap<Reverse<(Instant, u128)>>,
@@ -149,6 +152,7 @@ impl<B: Bus> Engine<B> {
             };
             self.deadlines.push(Reverse((instance.deadline, key)));
             self.instances.insert(key, instance);
+            self.metrics.started();
         }
         let instance = self.instances.get_mut(&key).expect("present or just made");
         let mut outcome = Outcome::Running;
@@ -171,7 +175,7 @@ impl<B: Bus> Engine<B> {
         match outcome {
             Outcome::Running => {}
             Outcome::Done => self.finish(key).await,
-            Outcome::Failed(error) => self.fail(key, &token, error).await,
+            Outcome::Failed(error) => self.fail(key, &token, error, FlowOutcome::Error).await,
         }
     }
 
@@ -199,15 +203,24 @@ impl<B: Bus> Engine<B> {
                 .await;
         }
         tracing::debug!(id = %instance.token, "flow done");
+        self.ended(&instance, FlowOutcome::Ok);
         self.compact();
     }
 
-    async fn fail(&mut self, key: u128, token: &str, error: Value) {
-        self.instances.remove(&key);
+    async fn fail(&mut self, key: u128, token: &str, error: Value, outcome: FlowOutcome) {
+        if let Some(instance) = self.instances.remove(&key) {
+            self.ended(&instance, outcome);
+        }
         tracing::warn!(id = token, error = %error["message"], "flow failed");
         let event = EventName::flow(&self.plan.name, Direction::Err, None);
         self.publish(event.subject(token), Arc::new(error)).await;
         self.compact();
+    }
+
+    fn ended(&self, instance: &Instance, outcome: FlowOutcome) {
+        let started = instance.deadline.checked_sub(self.plan.timeout);
+        let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
+        self.metrics.ended(outcome, elapsed);
     }
 
     /// Fails every instance whose deadline has passed.
@@ -233,6 +246,7 @@ impl<B: Bus> Engine<B> {
                 key,
                 &token,
                 json!({"message": message, "flow": self.plan.name, "kind": "timeout"}),
+                FlowOutcome::Timeout,
             )
             .await;
         }

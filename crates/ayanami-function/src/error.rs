@@ -21,7 +21,9 @@ pub enum CallErrorKind {
 }
 
 impl CallErrorKind {
-    fn as_str(&self) -> &'static str {
+    /// The kind as the `err` event's `kind` field writes it, such as `bad_output`.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Spawn => "spawn",
             Self::Timeout => "timeout",

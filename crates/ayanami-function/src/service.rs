@@ -190,7 +190,11 @@ impl<B: Bus> Dispatcher<B> {
                 let function = &service.functions[index];
                 let started = Instant::now();
                 let result = runner.call(index, &inputs).await;
-                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let elapsed = started.elapsed();
+                let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+                let outcome = result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok");
+                let name = format!("{}.{}", service.name, function.name);
+                ayanami_metrics::metrics().call(&name, outcome, elapsed);
                 match result {
                     Ok(outputs) => {
                         tracing::debug!(elapsed_ms, "call done");

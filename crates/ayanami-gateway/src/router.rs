@@ -199,7 +199,10 @@ impl Drop for RequestLine<'_> {
             started,
             status,
         } = self;
-        let duration_ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+        let elapsed = started.elapsed();
+        let code = status.unwrap_or(499);
+        ayanami_metrics::metrics().request(method, route, code, elapsed);
+        let duration_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0);
         match status {
             Some(status) => {
                 tracing::info!(%id, %method, %route, status, %duration_ms, "request");

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
-use ayanami_bus::Bus;
+use ayanami_bus::{Bus, BusError, Sink, Subscription};
 use ayanami_composition::Composition;
 use ayanami_flow::Plan;
+use serde_json::Value;
 
 /// One deployable part of a composition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,12 +146,15 @@ pub(crate) async fn serve<B: Bus>(
     components: &[Component],
     addresses: Addresses,
 ) -> anyhow::Result<()> {
+    let bus = CountingBus(bus);
     let mut running = start(&bus, &composition, components).await?;
     let gateway = running.gateway.take();
 
     if let Some(admin) = addresses.admin {
         let listener = bind(admin, "--admin").await?;
-        tracing::info!(addr = %listener.local_addr()?, "admin listening");
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "admin listening");
+        println!("admin: http://{addr} (/healthz, /readyz, /metrics)");
         tokio::spawn(serve_admin(listener, bus.clone()));
     }
     let labels = components
@@ -209,10 +214,12 @@ async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpLis
     })
 }
 
-/// `/healthz` (the process is alive) and `/readyz` (the bus is connected).
+/// `/healthz` (the process is alive), `/readyz` (the bus is connected) and
+/// `/metrics` (Prometheus).
 async fn serve_admin<B: Bus>(listener: tokio::net::TcpListener, bus: B) {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route(
             "/readyz",
             get(move || async move {
@@ -225,6 +232,47 @@ async fn serve_admin<B: Bus>(listener: tokio::net::TcpListener, bus: B) {
         );
     if let Err(error) = axum::serve(listener, router).await {
         tracing::error!(%error, "admin server stopped");
+    }
+}
+
+async fn metrics() -> impl IntoResponse {
+    let content_type = [(header::CONTENT_TYPE, ayanami_metrics::CONTENT_TYPE)];
+    (content_type, ayanami_metrics::metrics().encode())
+}
+
+/// A bus that counts the events this process publishes and receives.
+#[derive(Clone)]
+struct CountingBus<B>(B);
+
+impl<B: Bus> Bus for CountingBus<B> {
+    fn publish(
+        &self,
+        subject: String,
+        value: Arc<Value>,
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        ayanami_metrics::metrics().published();
+        self.0.publish(subject, value)
+    }
+
+    fn subscribe(
+        &self,
+        pattern: &str,
+        queue: Option<&str>,
+        sink: Sink,
+    ) -> impl Future<Output = Result<Subscription, BusError>> + Send {
+        let counted = Sink::call(move |message| {
+            ayanami_metrics::metrics().received();
+            sink.deliver(message);
+        });
+        self.0.subscribe(pattern, queue, counted)
+    }
+
+    fn is_connected(&self) -> bool {
+        self.0.is_connected()
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), BusError>> + Send {
+        self.0.flush()
     }
 }
 

@@ -5,5 +5,6 @@ mod check;
 mod e2e;
 mod gateway;
 mod graph;
+mod metrics;
 mod nats;
 mod support;
