@@ -8,3 +8,4 @@ mod graph;
 mod metrics;
 mod nats;
 mod support;
+mod watch;

@@ -13,6 +13,7 @@ mod routes;
 mod run;
 mod serve;
 mod up;
+mod watch;
 
 /// Ayanami: a FaaS framework for your own infrastructure.
 #[derive(Debug, Parser)]
@@ -46,6 +47,8 @@ pub(crate) enum Command {
     Build(build::BuildCommand),
     /// Draw the composition's flows as a Mermaid or DOT graph
     Graph(graph::GraphCommand),
+    /// Print the events passing over NATS, of one ID or a subject pattern
+    Watch(watch::WatchCommand),
 }
 
 impl Command {
@@ -60,6 +63,7 @@ impl Command {
             Self::Invoke(command) => command.run(),
             Self::Build(command) => command.run(),
             Self::Graph(command) => command.run(),
+            Self::Watch(command) => command.run(),
         }
     }
 }
