@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    logging::init(cli.log.as_deref());
+    logging::init(cli.log.as_deref(), cli.log_format);
     match cli.command.run() {
         Ok(code) => code,
         Err(error) => {

@@ -378,6 +378,11 @@ fn the_deployables_serve_the_example_without_containers() {
     let admin_line = log.lines().find(|l| l.contains("admin listening")).unwrap();
     let ready = request(addr_in(admin_line), "GET", "/readyz", &[], b"");
     assert_eq!((ready.status, ready.text().as_str()), (200, "ready"));
+    let metrics = request(addr_in(admin_line), "GET", "/metrics", &[], b"");
+    assert_eq!(
+        metrics.status, 200,
+        "the pods' prometheus.io annotations point here"
+    );
 }
 
 #[test]

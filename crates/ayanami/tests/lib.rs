@@ -5,6 +5,7 @@ mod check;
 mod e2e;
 mod gateway;
 mod graph;
+mod logs;
 mod metrics;
 mod nats;
 mod support;

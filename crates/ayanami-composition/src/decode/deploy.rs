@@ -40,6 +40,15 @@ impl Decoder {
                 );
             }
         }
+        if let Some(host) = fields.get("ingress").filter(|_| deploy.ingress.is_some()) {
+            let name = deploy.ingress.as_deref().unwrap_or_default();
+            if !is_host(name) {
+                self.error(
+                    host.span,
+                    format!("`deploy.ingress` must be a host name such as `app.example.com`, not `{name}`"),
+                );
+            }
+        }
         if let Some(node) = fields.get("components") {
             deploy.components = self.components(node, composition);
         }
@@ -165,6 +174,20 @@ impl Decoder {
     }
 }
 
+/// Whether `name` is a DNS name an Ingress accepts, such as `app.example.com`
+/// or `*.example.com`.
+fn is_host(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    name.len() <= 253 && name.split('.').all(label)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -205,6 +228,7 @@ flows:
         let deploy = &composition.deploy;
         assert_eq!(deploy.registry.as_deref(), Some("r.example/acme"));
         assert_eq!(deploy.nats.as_deref(), Some("nats://n:4222"));
+        assert!(super::is_host("app.example.com") && super::is_host("*.example.com"));
         assert_eq!(deploy.scale(&ComponentName::Gateway).replicas, 2);
         let service = deploy.scale(&ComponentName::Service("s".into()));
         let autoscale = service.autoscale.unwrap();
@@ -238,6 +262,10 @@ flows:
             (
                 "deploy:\n  tag: a b\n",
                 "`deploy.tag` must be one word, not `a b`",
+            ),
+            (
+                "deploy:\n  ingress: Bad_Host\n",
+                "`deploy.ingress` must be a host name such as `app.example.com`, not `Bad_Host`",
             ),
         ];
         for (deploy, expected) in cases {

@@ -23,6 +23,16 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "FILTER")]
     pub(crate) log: Option<String>,
 
+    /// How log lines are written
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "AYANAMI_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub(crate) log_format: crate::logging::LogFormat,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
