@@ -121,6 +121,7 @@ impl<B: Bus> Engine<B> {
     }
 
     async fn receive(&mut self, Delivery { tag, message }: Delivery) {
+        ayanami_metrics::metrics().received();
         let Some((token, _)) = message.subject.split_once('.') else {
             return;
         };

@@ -123,6 +123,7 @@ impl<B: Bus> Dispatcher<B> {
     }
 
     async fn receive(&mut self, Delivery { tag, message }: Delivery) {
+        ayanami_metrics::metrics().received();
         let index = tag / 2;
         let Some((token, rest)) = message.subject.split_once('.') else {
             return;
@@ -214,6 +215,7 @@ impl<B: Bus> Dispatcher<B> {
 
     async fn fail(&self, token: &str, index: usize, error: &CallError) {
         tracing::warn!(id = token, %error, "call refused");
+        ayanami_metrics::metrics().refused(&error.function, error.kind.as_str());
         let service = &self.composition.services[self.service].name;
         let event = EventName::service(service, &self.function(index).name, Direction::Err, None);
         publish(&self.bus, event.subject(token), error.to_event()).await;

@@ -126,6 +126,7 @@ fn expected(composition: &Composition, route: &Route, method: &str) -> u8 {
 
 /// Records a response variable for the waiting request it names.
 fn answer_with(pending: &Pending, message: &Message) {
+    ayanami_metrics::metrics().received();
     let Some((id, var)) = response_parts(&message.subject) else {
         tracing::debug!(subject = %message.subject, "not a response event");
         return;
@@ -135,6 +136,7 @@ fn answer_with(pending: &Pending, message: &Message) {
 
 /// Fails the waiting request a flow's `err` event names.
 fn fail_with(pending: &Pending, message: &Message) {
+    ayanami_metrics::metrics().received();
     let token = message.subject.split('.').next().unwrap_or_default();
     if let Ok(id) = token.parse::<Id>() {
         pending.fail(id.as_u128(), &message.value);

@@ -1,7 +1,8 @@
 //! Ayanami's Prometheus metrics, one set per process.
 //!
 //! The gateway counts requests, the services count function calls, the
-//! flow engine counts flow instances and the binary counts bus traffic,
+//! flow engine counts flow instances, all three count the events they
+//! receive, and the binary counts the events it publishes,
 //! all into the registry [`metrics`] returns; the admin server writes it
 //! out with [`Metrics::encode`] in the OpenMetrics text format. The names
 //! are listed in `docs/observability.md`.
@@ -130,7 +131,7 @@ impl Metrics {
         );
         let help = "Events this process published on the bus";
         r.register("bus_published", help, self.published.clone());
-        let help = "Events the bus delivered to this process's subscribers";
+        let help = "Events this process's components received from the bus";
         r.register("bus_received", help, self.received.clone());
         self
     }
@@ -162,6 +163,16 @@ impl Metrics {
         self.call_duration.get_or_create(&labels).observe(seconds);
         let labels = CallLabels {
             function: labels.function,
+            outcome,
+        };
+        self.calls.get_or_create(&labels).inc();
+    }
+
+    /// Counts a call of `function` refused before it ran, with the kind of
+    /// its error as the outcome; refused calls have no duration.
+    pub fn refused(&self, function: &str, outcome: &'static str) {
+        let labels = CallLabels {
+            function: function.to_owned(),
             outcome,
         };
         self.calls.get_or_create(&labels).inc();

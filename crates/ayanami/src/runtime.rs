@@ -240,7 +240,8 @@ async fn metrics() -> impl IntoResponse {
     (content_type, ayanami_metrics::metrics().encode())
 }
 
-/// A bus that counts the events this process publishes and receives.
+/// A bus that counts the events this process publishes; the components
+/// count what they receive, so that a subscription keeps its own sink.
 #[derive(Clone)]
 struct CountingBus<B>(B);
 
@@ -260,11 +261,7 @@ impl<B: Bus> Bus for CountingBus<B> {
         queue: Option<&str>,
         sink: Sink,
     ) -> impl Future<Output = Result<Subscription, BusError>> + Send {
-        let counted = Sink::call(move |message| {
-            ayanami_metrics::metrics().received();
-            sink.deliver(message);
-        });
-        self.0.subscribe(pattern, queue, counted)
+        self.0.subscribe(pattern, queue, sink)
     }
 
     fn is_connected(&self) -> bool {
