@@ -1,6 +1,6 @@
 //! `ayanami watch` follows the example's events over NATS.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ayanami_testing::NatsServer;
 
@@ -86,4 +86,43 @@ fn watch_of_a_pattern_sees_only_the_events_it_matches() {
         "{}",
         figlet.log()
     );
+}
+
+#[test]
+fn run_with_trace_logs_the_events_of_one_request_in_order() {
+    let ayanami = Ayanami::run_with(&example_dir(), &["--trace"], &[]);
+    assert_eq!(ayanami.get("/banner?text=hi").status, 200);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let traced = |log: &str| -> Vec<(String, String)> {
+        log.lines()
+            .filter(|l| l.contains("ayanami::trace"))
+            .filter_map(|l| Some((field(l, "id")?, field(l, "event")?)))
+            .collect()
+    };
+    let events = loop {
+        let events = traced(&ayanami.log());
+        if events.iter().any(|(_, e)| e == BANNER[5]) {
+            break events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace of the response in:\n{}",
+            ayanami.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let id = &events[0].0;
+    let seen: Vec<&str> = events
+        .iter()
+        .filter(|(event_id, event)| event_id == id && BANNER.contains(&event.as_str()))
+        .map(|(_, event)| event.as_str())
+        .collect();
+    assert_eq!(seen, BANNER, "{}", ayanami.log());
+}
+
+/// The value of `name=` in a log line.
+fn field(line: &str, name: &str) -> Option<String> {
+    let value = line.split(&format!(" {name}=")).nth(1)?;
+    value.split_whitespace().next().map(str::to_owned)
 }

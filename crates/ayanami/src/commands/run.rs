@@ -8,6 +8,7 @@ use anyhow::Context;
 use ayanami_bus::MemoryBus;
 use ayanami_bus_nats::NatsBus;
 
+use super::watch;
 use crate::runtime::{self, Addresses, CONNECT_WAIT, Component};
 
 /// Runs the gateway, every flow and every service in this process.
@@ -30,7 +31,11 @@ pub(crate) struct RunCommand {
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
 
-    /// Serve /healthz and /readyz on this address
+    /// Log every event passing on the bus, as `ayanami watch` prints them
+    #[arg(long)]
+    trace: bool,
+
+    /// Serve /healthz, /readyz and /metrics on this address
     #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
 }
@@ -54,9 +59,14 @@ impl RunCommand {
                     let bus = NatsBus::connect(url, "ayanami run", CONNECT_WAIT)
                         .await
                         .with_context(|| format!("cannot connect to NATS at {url}"))?;
+                    let _trace = watch::trace(&bus, self.trace).await?;
                     runtime::serve(bus, composition, &components, addresses).await
                 }
-                None => runtime::serve(MemoryBus::new(), composition, &components, addresses).await,
+                None => {
+                    let bus = MemoryBus::new();
+                    let _trace = watch::trace(&bus, self.trace).await?;
+                    runtime::serve(bus, composition, &components, addresses).await
+                }
             }
         })?;
         Ok(ExitCode::SUCCESS)

@@ -50,7 +50,7 @@ pub(crate) struct ServeCommand {
     #[arg(long, env = "AYANAMI_HOST", default_value = "0.0.0.0")]
     host: IpAddr,
 
-    /// Serve /healthz and /readyz on this address
+    /// Serve /healthz, /readyz and /metrics on this address
     #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
 }

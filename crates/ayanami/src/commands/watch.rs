@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use ayanami_bus::{Bus, Message, Sink};
+use ayanami_bus::{Bus, Message, Sink, Subscription};
 use ayanami_bus_nats::NatsBus;
 use ayanami_event::Id;
 use tokio::sync::mpsc;
@@ -57,6 +57,24 @@ impl WatchCommand {
     }
 }
 
+/// With `on`, logs every event on `bus` as `watch` prints it, until the
+/// subscription returned is dropped.
+pub(crate) async fn trace<B: Bus>(bus: &B, on: bool) -> anyhow::Result<Option<Subscription>> {
+    if !on {
+        return Ok(None);
+    }
+    let sink = Sink::call(|message| {
+        let (id, event) = split(&message.subject);
+        let value = short(&message.value.to_string());
+        tracing::info!(target: "ayanami::trace", %id, %event, %value, "event");
+    });
+    let subscription = bus
+        .subscribe(">", None, sink)
+        .await
+        .context("cannot follow the bus for --trace")?;
+    Ok(Some(subscription))
+}
+
 /// Every event, the events of one ID, or the pattern as given.
 fn subject_pattern(pattern: Option<&str>) -> String {
     match pattern {
@@ -72,12 +90,17 @@ fn line(at: SystemTime, message: &Message) -> String {
     let seconds = since.as_secs() % 86_400;
     let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
     let millis = since.subsec_millis();
-    let (id, event) = match message.subject.split_once('.') {
-        Some((id, event)) if id.parse::<Id>().is_ok() => (id, event),
-        _ => ("-", &*message.subject),
-    };
+    let (id, event) = split(&message.subject);
     let value = short(&message.value.to_string());
     format!("{hours:02}:{minutes:02}:{seconds:02}.{millis:03}  {id}  {event}  {value}")
+}
+
+/// The ID and the event name of a subject; `-` when it has no ID.
+fn split(subject: &str) -> (&str, &str) {
+    match subject.split_once('.') {
+        Some((id, event)) if id.parse::<Id>().is_ok() => (id, event),
+        _ => ("-", subject),
+    }
 }
 
 fn short(text: &str) -> String {
