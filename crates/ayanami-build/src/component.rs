@@ -55,7 +55,7 @@ const IN_BASE: &[&str] = &[
 /// Which part of the application a component runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ComponentKind {
+pub(crate) enum ComponentKind {
     /// The HTTP gateway.
     Gateway,
     /// One flow.
@@ -66,46 +66,46 @@ pub enum ComponentKind {
 
 /// One component, with everything the templates say about it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Component {
+pub(crate) struct Component {
     /// What it runs.
-    pub kind: ComponentKind,
+    pub(crate) kind: ComponentKind,
     /// The flow's or service's name; empty for the gateway.
-    pub name: String,
+    pub(crate) name: String,
     /// `gateway`, `flow.banner`, `service.cmd`: how `deploy.components` names it.
-    pub label: String,
+    pub(crate) label: String,
     /// Its folder in the output, and the end of its Kubernetes name: `service-cmd`.
-    pub folder: String,
+    pub(crate) folder: String,
     /// Its Kubernetes name: `megazord-service-cmd`.
-    pub resource: String,
+    pub(crate) resource: String,
     /// Its image, with registry and tag.
-    pub image: String,
+    pub(crate) image: String,
     /// The image's base.
-    pub base: &'static str,
+    pub(crate) base: &'static str,
     /// Debian packages the image installs for the programs its functions run.
-    pub packages: Vec<String>,
+    pub(crate) packages: Vec<String>,
     /// Project files its functions run, relative to the project folder.
-    pub sources: Vec<String>,
+    pub(crate) sources: Vec<String>,
     /// The image's entry point: `ayanami serve KIND [NAME]`.
-    pub entrypoint: Vec<String>,
+    pub(crate) entrypoint: Vec<String>,
     /// The public port, for the gateway.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// How many replicas run.
-    pub replicas: u32,
+    pub(crate) replicas: u32,
     /// Autoscaling bounds, if any.
-    pub autoscale: Option<AutoscaleView>,
+    pub(crate) autoscale: Option<AutoscaleView>,
     /// Its app.kubernetes.io labels, in order.
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
 }
 
 /// The HorizontalPodAutoscaler's numbers.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct AutoscaleView {
+pub(crate) struct AutoscaleView {
     /// The fewest replicas.
-    pub min: u32,
+    pub(crate) min: u32,
     /// The most replicas.
-    pub max: u32,
+    pub(crate) max: u32,
     /// The target CPU use, in percent.
-    pub cpu: u32,
+    pub(crate) cpu: u32,
 }
 
 /// Where images go and what they are tagged.
@@ -255,7 +255,7 @@ fn named(
 impl ComponentKind {
     /// `gateway`, `flow` or `service`, as `ayanami serve` takes it.
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Gateway => "gateway",
             Self::Flow => "flow",

@@ -16,7 +16,6 @@ mod output;
 mod render;
 mod validate;
 
-pub use component::{Component, ComponentKind};
 pub use error::BuildError;
 pub use output::{Content, Deployable, MARKER};
 pub use render::{ADMIN_PORT, Options, render};
