@@ -107,7 +107,8 @@ impl Worker {
             Ok(Err(_)) => Err(self.gone("stopped while handling the call")),
             Err(_) => {
                 lock(&waiting).remove(&id);
-                Err(CallError::timeout(&self.name, self.timeout))
+                let detail = format!("got no reply within {:?}", self.timeout);
+                Err(CallError::new(&self.name, CallErrorKind::Timeout, detail))
             }
         }
     }

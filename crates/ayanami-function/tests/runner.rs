@@ -59,7 +59,7 @@ services:
         run: python3 worker.py
         inputs: [text]
         outputs: [upper]
-        timeout: 1s
+        timeout: 20s
 ";
 
 fn text(value: &str) -> Map<String, Value> {
@@ -127,12 +127,13 @@ async fn a_dying_worker_fails_the_calls_it_held_and_is_restarted() {
 
 #[tokio::test]
 async fn a_call_the_worker_never_answers_times_out() {
-    let project = Project::new("slow", WORKER_YAML);
+    let project = Project::new("slow", &WORKER_YAML.replace("timeout: 20s", "timeout: 2s"));
     let runner = project.runner("s");
     let started = Instant::now();
     let error = runner.call(0, &text("slow")).await.unwrap_err();
     assert_eq!(error.kind, CallErrorKind::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(error.to_string(), "function `s.w` got no reply within 2s");
+    assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         runner.call(0, &text("next")).await.unwrap()["upper"],
         json!("NEXT")

@@ -2,6 +2,7 @@
 //! failure into a message and an exit code.
 
 mod commands;
+mod listen;
 mod logging;
 mod runtime;
 

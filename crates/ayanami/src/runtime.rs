@@ -1,6 +1,5 @@
 //! Starting components on a bus and serving until a signal.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,28 +172,9 @@ pub(crate) async fn serve<B: Bus>(
     tracing::info!(project = %composition.name, %addr, components = %labels, "gateway listening");
     announce_ready(&format!("{labels} on http://{addr}"));
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = stopped.await;
-    });
-    let server = tokio::spawn(server.into_future());
-    shutdown_signal().await;
-    let _ = stop.send(());
     // Requests in flight get the grace period to finish; a client that
     // never finishes its request must not keep the process alive.
-    match tokio::time::timeout(GRACE, server).await {
-        Ok(served) => served
-            .context("the gateway task failed")?
-            .context("the gateway stopped")?,
-        Err(_) => tracing::warn!(
-            grace_s = GRACE.as_secs(),
-            "grace period over; closing what is left"
-        ),
-    }
+    crate::listen::serve(listener, router, shutdown_signal(), GRACE).await;
     tracing::info!("stopped");
     Ok(())
 }

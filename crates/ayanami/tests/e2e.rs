@@ -303,3 +303,22 @@ fn invoke_names_missing_and_unknown_inputs() {
     );
     assert!(run(&["--json", "[1]"]).contains("`--json` must be a JSON object"));
 }
+
+#[test]
+fn a_client_that_trickles_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+
+    let ayanami = Ayanami::run(&example_dir(), &[]);
+    let mut stream = std::net::TcpStream::connect(ayanami.addr).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = stream.read_to_end(&mut rest);
+    assert!(read.is_ok(), "the server closed the connection: {read:?}");
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(15), "{waited:?}");
+    assert_eq!(ayanami.get("/").status, 200, "others are still served");
+}
