@@ -11,6 +11,7 @@
 mod build;
 mod dot;
 mod mermaid;
+mod svg;
 
 use ayanami_composition::Composition;
 
@@ -97,6 +98,9 @@ pub enum GraphError {
         /// The flows there are, each in backticks.
         known: String,
     },
+    /// The layout library could not draw the graph.
+    #[error("cannot draw the graph: {0}")]
+    Render(String),
 }
 
 impl Graph {
@@ -120,6 +124,15 @@ impl Graph {
     #[must_use]
     pub fn dot(&self) -> String {
         dot::write(self)
+    }
+
+    /// The graph drawn as an SVG picture.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::Render`] when the layout library cannot draw it.
+    pub fn svg(&self) -> Result<String, GraphError> {
+        svg::render(self)
     }
 }
 
@@ -186,6 +199,27 @@ flows:
         assert_eq!(errors[0].label, "err = 0");
         let failures = graph.clusters.iter().flat_map(|c| &c.nodes);
         assert!(failures.into_iter().all(|n| n.kind != NodeKind::Failure));
+    }
+
+    #[test]
+    fn the_svg_names_every_node_and_escapes_markup() {
+        let svg = graph().svg().expect("the graph draws");
+        assert!(svg.contains("<svg"), "{svg}");
+        for name in ["math.add", "flow.sum.in.a", "sum"] {
+            assert!(svg.contains(name), "`{name}` is not in:\n{svg}");
+        }
+        assert!(!svg.contains("<b>"), "{svg}");
+    }
+
+    #[test]
+    fn a_composition_without_flows_draws_its_services() {
+        let text = "name: lone\nservices:\n  s:\n    functions:\n      f:\n        kind: exec\n        run: f\n";
+        let composition =
+            ayanami_composition::parse(text, Path::new("ayanami.yaml"), PathBuf::new())
+                .expect("the composition is valid");
+        let graph = Graph::new(&composition, None).expect("the graph draws");
+        let svg = graph.svg().expect("the svg draws");
+        assert!(svg.contains("s.f"), "{svg}");
     }
 
     #[test]

@@ -56,9 +56,10 @@ fn the_example_is_drawn_as_its_golden_files_say() {
 }
 
 #[test]
-fn the_drawing_names_every_route_and_function_of_the_example() {
-    for args in [&[][..], &["--format", "dot"]] {
+fn every_drawing_names_every_route_and_function_of_the_example() {
+    for args in [&[][..], &["--format", "dot"], &["--format", "svg"]] {
         let output = graph(args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
         let text = String::from_utf8_lossy(&output.stdout);
         let names = [
             "GET /",

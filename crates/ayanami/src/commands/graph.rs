@@ -13,6 +13,8 @@ enum Format {
     Mermaid,
     /// A Graphviz digraph
     Dot,
+    /// An SVG picture, laid out and drawn by the `layout-rs` library
+    Svg,
 }
 
 /// Draws the composition: routes, flows, variables, functions and the events between them.
@@ -38,6 +40,7 @@ impl GraphCommand {
         let text = match self.format {
             Format::Mermaid => graph.mermaid(),
             Format::Dot => graph.dot(),
+            Format::Svg => graph.svg()?,
         };
         print!("{text}");
         Ok(ExitCode::SUCCESS)
