@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod dev;
 mod e2e;
 mod gateway;
 mod graph;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod build;
 mod check;
+mod dev;
 mod graph;
 mod init;
 mod invoke;
@@ -59,6 +60,8 @@ pub(crate) enum Command {
     Graph(graph::GraphCommand),
     /// Print the events passing over NATS, of one ID or a subject pattern
     Watch(watch::WatchCommand),
+    /// Run the project like `run`, and run it anew when one of its files changes
+    Dev(dev::DevCommand),
 }
 
 impl Command {
@@ -74,6 +77,7 @@ impl Command {
             Self::Build(command) => command.run(),
             Self::Graph(command) => command.run(),
             Self::Watch(command) => command.run(),
+            Self::Dev(command) => command.run(),
         }
     }
 }
