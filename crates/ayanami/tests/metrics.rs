@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Ayanami, TempDir, copy_example, request};
+use crate::support::{Ayanami, Process, TempDir, copy_example, request};
 
 /// Parses OpenMetrics text on stdin; prints `[[name, labels, value], ...]`.
 const PARSER: &str = r#"
@@ -158,4 +158,48 @@ fn metrics_count_requests_calls_flows_and_bus_events() {
 fn metrics_stay_off_the_public_port() {
     let ayanami = Ayanami::run(&crate::support::example_dir(), &[]);
     assert_eq!(ayanami.get("/metrics").status, 404);
+}
+
+#[test]
+fn up_gives_every_component_an_admin_address_that_counts_its_own_work() {
+    let project = TempDir::new("up-metrics");
+    copy_example(project.path(), str::to_owned);
+    let mut command = crate::support::ayanami(&["up", "--port", "0", "--admin", "127.0.0.1:0"]);
+    command.arg(project.path()).env("AYANAMI_LOG", "warn");
+    let (mut up, line) = Process::start(command, "component ready: gateway on http://");
+    let gateway: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{line}`"));
+    up.wait_for("all 7 components ready", Duration::from_secs(30));
+
+    let log = up.log();
+    let admins: Vec<(String, SocketAddr)> = log
+        .lines()
+        .filter_map(|l| {
+            let (label, rest) = l.split_once(" | admin: http://")?;
+            let addr = rest.split_whitespace().next()?.parse().ok()?;
+            Some((label.trim().to_owned(), addr))
+        })
+        .collect();
+    assert_eq!(admins.len(), 7, "{log}");
+    let admin = |label: &str| {
+        let found = admins.iter().find(|(l, _)| l == label);
+        found
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no admin for {label}"))
+    };
+
+    assert_eq!(request(gateway, "GET", "/", &[], b"").status, 200);
+    let requests = "1 ayanami_http_requests_total route=/ status=200";
+    assert!(Scrape::take(admin("gateway")).has(requests));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !Scrape::take(admin("flow.root"))
+        .has("1 ayanami_flow_instances_total flow=root outcome=ok")
+    {
+        assert!(Instant::now() < deadline, "flow.root counted no instance");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(up.signal_and_wait(2, Duration::from_secs(20)), Some(0));
 }

@@ -1,7 +1,7 @@
 //! `ayanami up [DIR]`: the whole composition as separate processes on one
 //! machine, talking over a `nats-server`, like a small docker-compose.
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
@@ -39,6 +39,12 @@ pub(crate) struct UpCommand {
     /// The address the gateway listens on
     #[arg(long, env = "AYANAMI_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
+
+    /// Give each component an admin address (/healthz, /readyz, /metrics):
+    /// this port for the first, the next for the second, and so on; port 0
+    /// lets each pick a free one. Each prints its address at start
+    #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
+    admin: Option<SocketAddr>,
 }
 
 /// A child process and the name its lines are prefixed with.
@@ -75,8 +81,9 @@ impl UpCommand {
         };
         let (gateway, others): (Vec<_>, Vec<_>) =
             components.iter().partition(|c| **c == Component::Gateway);
-        for component in &others {
-            processes.push(self.spawn(component, &url, width, &ready_tx)?);
+        for (index, component) in others.iter().enumerate() {
+            let admin = self.admin(index);
+            processes.push(self.spawn(component, &url, admin, width, &ready_tx)?);
         }
         // The gateway starts last, once every flow and service listens.
         let mut waiting = others.len();
@@ -92,7 +99,8 @@ impl UpCommand {
             waiting -= 1;
         }
         for component in &gateway {
-            processes.push(self.spawn(component, &url, width, &ready_tx)?);
+            let admin = self.admin(others.len());
+            processes.push(self.spawn(component, &url, admin, width, &ready_tx)?);
             let ready = tokio::time::timeout(READY_WAIT, ready_rx.recv()).await;
             if !matches!(ready, Ok(Some(_))) {
                 stop(processes).await;
@@ -116,10 +124,23 @@ impl UpCommand {
         Ok(code)
     }
 
+    /// The admin address of the component started `index`th, if any.
+    fn admin(&self, index: usize) -> Option<SocketAddr> {
+        let admin = self.admin?;
+        if admin.port() == 0 {
+            return Some(admin);
+        }
+        let port = u16::try_from(index)
+            .ok()
+            .and_then(|i| admin.port().checked_add(i))?;
+        Some(SocketAddr::new(admin.ip(), port))
+    }
+
     fn spawn(
         &self,
         component: &Component,
         nats: &str,
+        admin: Option<SocketAddr>,
         width: usize,
         ready: &mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Process> {
@@ -131,6 +152,9 @@ impl UpCommand {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--nats", nats]);
+        if let Some(admin) = admin {
+            command.args(["--admin", &admin.to_string()]);
+        }
         if *component == Component::Gateway {
             command.args(["--host", &self.host.to_string()]);
             if let Some(port) = self.port {
