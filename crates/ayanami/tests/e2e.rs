@@ -128,11 +128,20 @@ fn fifty_concurrent_requests_each_get_their_own_name() {
 fn every_request_is_logged_with_its_id_status_and_duration() {
     let ayanami = Ayanami::run(&example_dir(), &[]);
     assert_eq!(ayanami.get("/").status, 200);
+    // The line is written once the response is on its way; give the
+    // reader of the process's stderr a moment to catch up.
+    let started = std::time::Instant::now();
+    let is_line = |l: &&str| l.contains(" request ") && l.contains("route=/ ");
+    while !ayanami.log().lines().any(|l| is_line(&l)) {
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "no request line in:\n{}",
+            ayanami.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let log = ayanami.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains(" request ") && l.contains("route=/ "))
-        .unwrap_or_else(|| panic!("no request line in:\n{log}"));
+    let line = log.lines().find(is_line).unwrap();
     let id = line.split("id=").nth(1).unwrap().split(' ').next().unwrap();
     assert_eq!(id.len(), 32, "{line}");
     assert!(
