@@ -437,3 +437,35 @@ fn invoke_starts_a_flow_on_a_composition_running_over_nats() {
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed, serde_json::json!({"content": "Hello asuka"}));
 }
+
+#[test]
+fn up_trace_logs_every_event_of_a_request() {
+    let project = TempDir::new("up-trace");
+    copy_example(project.path(), str::to_owned);
+    let mut command = ayanami(&["up", "--port", "0", "--trace"]);
+    command.arg(project.path());
+    let (mut up, line) = Process::start(command, "component ready: gateway on http://");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let response = request(addr, "GET", "/", &[], b"");
+    assert_eq!(response.text(), "Hello there");
+    let limit = Duration::from_secs(10);
+    let first = up.wait_for("event=trig.request.get.out", limit);
+    let id = first
+        .split("id=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let answer = up.wait_for("event=trig.response.get.in.content", limit);
+    assert!(answer.contains(&format!("id={id}")), "{answer}");
+    assert_eq!(up.signal_and_wait(2, Duration::from_secs(20)), Some(0));
+}

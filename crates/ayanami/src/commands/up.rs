@@ -13,7 +13,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use crate::runtime::{Component, shutdown_signal};
+use ayanami_bus_nats::NatsBus;
+
+use crate::runtime::{CONNECT_WAIT, Component, shutdown_signal};
 
 /// How long components get to finish their work after SIGTERM.
 const GRACE: Duration = Duration::from_secs(10);
@@ -45,6 +47,10 @@ pub(crate) struct UpCommand {
     /// lets each pick a free one. Each prints its address at start
     #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
+
+    /// Log every event passing over NATS, as `ayanami watch` prints it
+    #[arg(long)]
+    trace: bool,
 }
 
 /// A child process and the name its lines are prefixed with.
@@ -78,6 +84,15 @@ impl UpCommand {
                 processes.push(process);
                 url
             }
+        };
+        let tracer = if self.trace {
+            Some(NatsBus::connect(&url, "ayanami up --trace", CONNECT_WAIT).await?)
+        } else {
+            None
+        };
+        let _trace = match &tracer {
+            Some(bus) => crate::commands::watch::trace(bus, true).await?,
+            None => None,
         };
         let (gateway, others): (Vec<_>, Vec<_>) =
             components.iter().partition(|c| **c == Component::Gateway);
