@@ -11,6 +11,7 @@
 
 mod check;
 mod decode;
+mod lint;
 mod model;
 mod yaml;
 
@@ -18,6 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
+pub use lint::warnings;
 pub use model::{
     ANY_METHOD, Autoscale, ComponentName, Composition, Cors, Deploy, Flow, Function, FunctionKind,
     Gateway, METHODS, Piece, Route, Scale, Service, Span, Wiring, WiringSpans, Word,

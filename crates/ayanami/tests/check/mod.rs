@@ -94,3 +94,43 @@ fn the_example_project_checks_clean() {
     assert!(stderr.is_empty(), "stderr:\n{stderr}");
     assert!(stdout.starts_with("ok: "), "stdout:\n{stdout}");
 }
+
+#[test]
+fn wirings_that_can_never_fire_are_warnings_not_errors() {
+    let dir = crate::support::TempDir::new("check-warnings");
+    let yaml = "name: lint
+services:
+  s:
+    functions:
+      used:
+        kind: exec
+        run: 'true'
+        inputs: [x]
+        outputs: [y]
+      lonely:
+        kind: exec
+        run: 'true'
+        inputs: [x]
+        outputs: [y]
+flows:
+  f:
+    inputs: [x]
+    outputs: [y]
+    wirings:
+      - var: x
+        to: srvc.s.used.in.x
+      - from: srvc.s.used.out.y
+        var: y
+      - from: srvc.s.lonely.err
+        var: y
+";
+    std::fs::write(dir.path().join("lint.yaml"), yaml).unwrap();
+    let output = ayanami_check(dir.path(), "lint.yaml");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "lint.yaml:10:7: warning: function `s.lonely` is never called by a flow\n\
+         lint.yaml:24:15: warning: nothing calls `s.lonely`, so `from: srvc.s.lonely.err` never fires\n"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("ok: "));
+}
