@@ -1,5 +1,6 @@
 //! Running `cmd` and `exec` functions as child processes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::{CallError, CallErrorKind};
 
@@ -121,6 +122,42 @@ fn parse_exec_output(
     Ok(outputs)
 }
 
+/// Starts `argv` from `dir` in its own process group, with only `PATH`,
+/// `HOME` and `env` in its environment, stdout and stderr piped, and stdin
+/// piped when `stdin` says so.
+pub(crate) fn spawn(
+    dir: &Path,
+    name: &str,
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    stdin: bool,
+) -> Result<Child, CallError> {
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(dir)
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(key, _)| key == "PATH" || key == "HOME"))
+        .envs(env)
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    command.spawn().map_err(|error| {
+        let detail = format!("could not start `{}`: {error}", argv[0]);
+        CallError::new(name, CallErrorKind::Spawn, detail)
+    })
+}
+
+/// The process group a child made by [`spawn`] leads.
+pub(crate) fn process_group(child: &Child) -> Option<Pid> {
+    child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .map(Pid::from_raw)
+}
+
 async fn run(
     dir: &Path,
     name: &str,
@@ -128,33 +165,8 @@ async fn run(
     argv: &[String],
     stdin: Option<Vec<u8>>,
 ) -> Result<Output, CallError> {
-    let mut command = Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .current_dir(dir)
-        .env_clear()
-        .envs(std::env::vars_os().filter(|(key, _)| key == "PATH" || key == "HOME"))
-        .envs(&function.env)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|error| {
-        CallError::new(
-            name,
-            CallErrorKind::Spawn,
-            format!("could not start `{}`: {error}", argv[0]),
-        )
-    })?;
-    let group = child
-        .id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .map(Pid::from_raw);
+    let mut child = spawn(dir, name, argv, &function.env, stdin.is_some())?;
+    let group = process_group(&child);
 
     if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A program may exit or close stdin before reading it all; that is

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -19,10 +18,10 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{CallError, CallErrorKind};
+use crate::{CallError, CallErrorKind, process};
 
 /// The longest reply line accepted, so a runaway worker cannot exhaust memory.
 const MAX_LINE: usize = 64 << 20;
@@ -145,30 +144,9 @@ impl Worker {
     }
 
     fn spawn(&self) -> Result<Live, CallError> {
-        let mut command = Command::new(&self.argv[0]);
-        command
-            .args(&self.argv[1..])
-            .current_dir(&self.dir)
-            .env_clear()
-            .envs(std::env::vars_os().filter(|(key, _)| key == "PATH" || key == "HOME"))
-            .envs(&self.env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|error| {
-            CallError::new(
-                &self.name,
-                CallErrorKind::Spawn,
-                format!("could not start `{}`: {error}", self.argv[0]),
-            )
-        })?;
+        let mut child = process::spawn(&self.dir, &self.name, &self.argv, &self.env, true)?;
         tracing::info!(function = %self.name, pid = child.id(), "worker started");
-        let group = child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .map(Pid::from_raw);
+        let group = process::process_group(&child);
         let (lines, queue) = mpsc::unbounded_channel();
         let waiting = Waiting::default();
         let alive = Arc::new(AtomicBool::new(true));
