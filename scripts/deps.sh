@@ -7,6 +7,7 @@ ayanami_install_deps() {
     command -v figlet >/dev/null 2>&1 || missing="$missing figlet"
     command -v python3 >/dev/null 2>&1 || missing="$missing python3"
     command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+    python3 -m pip --version >/dev/null 2>&1 || missing="$missing python3-pip"
     [ -z "$missing" ] && return 0
     echo "installing:$missing" >&2
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
