@@ -8,39 +8,61 @@
 //! async-nats.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ayanami_bus::subject::{check_pattern, check_subject};
 use ayanami_bus::{Bus, BusError, Message, Sink, Subscription};
 use futures_util::StreamExt;
 use serde_json::Value;
+use tokio::sync::watch;
 
 /// A bus over one connection to a NATS server (or cluster).
 #[derive(Clone, Debug)]
 pub struct NatsBus {
     client: async_nats::Client,
-    connected: Arc<AtomicBool>,
+    connected: watch::Receiver<bool>,
+}
+
+/// Why [`NatsBus::connect`] gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// One of the comma-separated URLs does not parse.
+    #[error("`{url}` is not a NATS server URL: {source}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it does not parse.
+        source: std::io::Error,
+    },
+    /// No server of the list accepted a connection in time.
+    #[error("no NATS server of `{urls}` answered within {wait:?}")]
+    NoServer {
+        /// The URLs as given.
+        urls: String,
+        /// How long we tried.
+        wait: Duration,
+    },
 }
 
 impl NatsBus {
-    /// Connects to `urls`: one or more server URLs separated by commas. The
-    /// first connection is retried until `wait` passes; later outages are
-    /// retried for as long as the process runs.
+    /// Connects to `urls`: one or more server URLs separated by commas,
+    /// such as the nodes of a cluster. The servers are tried in the order
+    /// given, so a component names the node nearest to it first; when the
+    /// connection drops, the client fails over to the others, and to the
+    /// nodes the cluster announces. The first connection is retried until
+    /// `wait` passes; later outages are retried for as long as the process
+    /// runs.
     ///
     /// # Errors
     ///
-    /// [`BusError::Transport`] when no server answers within `wait`.
+    /// [`BusError::Transport`] with a [`ConnectError`] when a URL does not
+    /// parse or no server answers within `wait`.
     pub async fn connect(urls: &str, name: &str, wait: Duration) -> Result<Self, BusError> {
-        let connected = Arc::new(AtomicBool::new(false));
-        let state = connected.clone();
-        let servers: Vec<async_nats::ServerAddr> = urls
-            .split(',')
-            .map(|url| url.trim().parse())
-            .collect::<Result<_, _>>()
-            .map_err(|error| BusError::Transport(Box::new(error)))?;
+        let servers = servers(urls).map_err(|error| BusError::Transport(Box::new(error)))?;
+        let (state, connected) = watch::channel(false);
         let options = async_nats::ConnectOptions::new()
             .name(name)
+            .retain_servers_order()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
             .reconnect_delay_callback(|attempt| {
@@ -52,11 +74,11 @@ impl NatsBus {
                 async move {
                     match event {
                         async_nats::Event::Connected => {
-                            state.store(true, Ordering::Relaxed);
+                            state.send_replace(true);
                             tracing::info!("connected to NATS");
                         }
                         async_nats::Event::Disconnected => {
-                            state.store(false, Ordering::Relaxed);
+                            state.send_replace(false);
                             tracing::warn!("disconnected from NATS; reconnecting");
                         }
                         async_nats::Event::SlowConsumer(sid) => {
@@ -66,13 +88,38 @@ impl NatsBus {
                     }
                 }
             });
-        let client = tokio::time::timeout(wait, options.connect(servers))
+        // With retries on, this returns at once and connects in the
+        // background, so we wait for the first connection ourselves.
+        let client = options
+            .connect(servers)
             .await
-            .map_err(|elapsed| BusError::Transport(Box::new(elapsed)))?
             .map_err(|error| BusError::Transport(Box::new(error)))?;
-        connected.store(true, Ordering::Relaxed);
+        let mut first = connected.clone();
+        if !matches!(
+            tokio::time::timeout(wait, first.wait_for(|up| *up)).await,
+            Ok(Ok(_))
+        ) {
+            let urls = urls.to_owned();
+            return Err(BusError::Transport(Box::new(ConnectError::NoServer {
+                urls,
+                wait,
+            })));
+        }
         Ok(Self { client, connected })
     }
+}
+
+/// The server addresses in a comma-separated list of URLs.
+fn servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
+    urls.split(',')
+        .map(str::trim)
+        .map(|url| {
+            url.parse().map_err(|source| ConnectError::BadUrl {
+                url: url.to_owned(),
+                source,
+            })
+        })
+        .collect()
 }
 
 impl Bus for NatsBus {
@@ -111,7 +158,7 @@ impl Bus for NatsBus {
     }
 
     fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
+        *self.connected.borrow()
             && self.client.connection_state() == async_nats::connection::State::Connected
     }
 

@@ -6,6 +6,7 @@ mod dev;
 mod e2e;
 mod gateway;
 mod graph;
+mod hosts;
 mod logs;
 mod metrics;
 mod nats;
