@@ -273,7 +273,7 @@ fn fill_service(component: &mut Component, composition: &Composition, service: &
         let words: Vec<String> = match &function.kind {
             FunctionKind::Cmd { argv } => argv.iter().filter_map(literal).collect(),
             FunctionKind::Exec { argv } | FunctionKind::Worker { argv } => argv.clone(),
-            FunctionKind::Outside => continue,
+            FunctionKind::Http { .. } | FunctionKind::Outside => continue,
         };
         for word in &words {
             if let Some(source) = source_in(dir, word) {

@@ -453,59 +453,27 @@ impl Decoder {
             "timeout",
             "env",
             "concurrency",
+            "url",
         ];
         let fields = self.fields(node, &what, &allowed)?;
         let mut inputs = self.names(fields.get("inputs").copied(), "an input");
         let mut outputs = self.names(fields.get("outputs").copied(), "an output");
         let kind_name = fields.get("kind").and_then(|k| self.string(k, "`kind`"));
+        if let (Some(url), Some(kind)) = (fields.get("url"), kind_name.as_deref())
+            && kind != "http"
+        {
+            self.error(
+                url.span,
+                format!("{what} is of kind `{kind}`; only kind `http` takes `url`, so remove it"),
+            );
+        }
         if kind_name.as_deref() == Some("outside") {
             return self.outside(what, name, span, &fields, inputs, outputs);
         }
-        let Some(run) = fields.get("run") else {
-            self.error(span, format!("{what} needs `run`: the command it runs"));
-            return None;
-        };
-        let run_text = self.string(run, "`run`")?;
         let kind = match kind_name.as_deref() {
-            Some("cmd") => {
-                let argv = self.template(&what, &run_text, run.span, &mut inputs)?;
-                if outputs.is_empty() {
-                    outputs.push("output".to_owned());
-                }
-                if outputs.len() > 1 {
-                    self.error(
-                        fields["outputs"].span,
-                        format!(
-                            "{what} is a `cmd`, whose one output is its stdout; list one name in `outputs`"
-                        ),
-                    );
-                }
-                FunctionKind::Cmd { argv }
-            }
-            Some("exec") => {
-                let argv = self.argv(&what, &run_text, run.span)?;
-                FunctionKind::Exec { argv }
-            }
-            Some("worker") => {
-                let argv = self.argv(&what, &run_text, run.span)?;
-                FunctionKind::Worker { argv }
-            }
-            Some(other) => {
-                let span = fields["kind"].span;
-                self.error(
-                    span,
-                    format!(
-                        "unknown kind `{other}` of {what}; use `cmd`, `exec`, `worker` or `outside`"
-                    ),
-                );
-                return None;
-            }
-            None => {
-                self.error(
-                    span,
-                    format!("{what} needs `kind`: `cmd`, `exec`, `worker` or `outside`"),
-                );
-                return None;
+            Some("http") => self.http(&what, span, &fields)?,
+            kind_name => {
+                self.program(&what, span, &fields, kind_name, &mut inputs, &mut outputs)?
             }
         };
         let concurrency = match fields.get("concurrency") {
@@ -542,6 +510,93 @@ impl Decoder {
             concurrency,
             span,
         })
+    }
+
+    /// The kind of a function Ayanami starts a program for, from its `run`.
+    fn program(
+        &mut self,
+        what: &str,
+        span: Span,
+        fields: &Fields<'_>,
+        kind_name: Option<&str>,
+        inputs: &mut Vec<String>,
+        outputs: &mut Vec<String>,
+    ) -> Option<FunctionKind> {
+        let Some(run) = fields.get("run") else {
+            self.error(span, format!("{what} needs `run`: the command it runs"));
+            return None;
+        };
+        let run_text = self.string(run, "`run`")?;
+        let kind = match kind_name {
+            Some("cmd") => {
+                let argv = self.template(what, &run_text, run.span, inputs)?;
+                if outputs.is_empty() {
+                    outputs.push("output".to_owned());
+                }
+                if outputs.len() > 1 {
+                    self.error(
+                        fields["outputs"].span,
+                        format!(
+                            "{what} is a `cmd`, whose one output is its stdout; list one name in `outputs`"
+                        ),
+                    );
+                }
+                FunctionKind::Cmd { argv }
+            }
+            Some("exec") => {
+                let argv = self.argv(what, &run_text, run.span)?;
+                FunctionKind::Exec { argv }
+            }
+            Some("worker") => {
+                let argv = self.argv(what, &run_text, run.span)?;
+                FunctionKind::Worker { argv }
+            }
+            Some(other) => {
+                let span = fields["kind"].span;
+                self.error(
+                    span,
+                    format!(
+                        "unknown kind `{other}` of {what}; use `cmd`, `exec`, `worker`, `http` or `outside`"
+                    ),
+                );
+                return None;
+            }
+            None => {
+                self.error(
+                    span,
+                    format!("{what} needs `kind`: `cmd`, `exec`, `worker`, `http` or `outside`"),
+                );
+                return None;
+            }
+        };
+        Some(kind)
+    }
+
+    /// The kind of a function served by a web service at its `url`.
+    fn http(&mut self, what: &str, span: Span, fields: &Fields<'_>) -> Option<FunctionKind> {
+        for key in ["run", "env"] {
+            if let Some(node) = fields.get(key) {
+                self.error(
+                    node.span,
+                    format!(
+                        "{what} is `http`, so Ayanami starts no program for it; remove `{key}`"
+                    ),
+                );
+            }
+        }
+        let Some(node) = fields.get("url") else {
+            self.error(
+                span,
+                format!("{what} is `http`; it needs `url`, the address its inputs are POSTed to, such as `http://127.0.0.1:9000/fn`"),
+            );
+            return None;
+        };
+        let url = self.string(node, "`url`")?;
+        if let Err(problem) = check_url(&url) {
+            self.error(node.span, format!("`url` of {what} {problem}"));
+            return None;
+        }
+        Some(FunctionKind::Http { url })
     }
 
     /// A function some program outside Ayanami serves over NATS: Ayanami
@@ -952,6 +1007,41 @@ fn is_origin(text: &str) -> bool {
     scheme_ok && host_ok
 }
 
+/// Checks an `http` function's URL: `http://`, a host, maybe a port, then a
+/// path and query of visible ASCII; says what is wrong otherwise.
+fn check_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(match url.split_once("://") {
+            Some(("https", _)) => "is `https`, which Ayanami does not speak to functions; use `http://`, through a local proxy for a remote server".to_owned(),
+            _ => "must start with `http://`, as in `http://127.0.0.1:9000/fn`".to_owned(),
+        });
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(end);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, _)) if !host.ends_with(']') && host.contains(':') => (authority, None),
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let ipv6 = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+    let plain = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !(ipv6 || plain) {
+        return Err("has no valid host; write it as `http://HOST:PORT/PATH`".to_owned());
+    }
+    if port.is_some_and(|p| !p.parse::<u16>().is_ok_and(|p| p > 0)) {
+        return Err("has a port that is not a number from 1 to 65535".to_owned());
+    }
+    if let Some(bad) = target.chars().find(|c| !c.is_ascii_graphic() || *c == '#') {
+        return Err(format!(
+            "holds {bad:?}, which a URL's path or query may not hold; percent-encode it"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
 fn parse_duration(text: &str) -> Option<Duration> {
     let split = text
@@ -1048,6 +1138,35 @@ mod tests {
             "https://a b",
         ] {
             assert!(!is_origin(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn http_urls_need_the_scheme_a_host_and_a_sane_port() {
+        for good in [
+            "http://127.0.0.1:9000/fn",
+            "http://localhost/",
+            "http://example.com",
+            "http://[::1]:8080/a/b?x=1&y=%20",
+            "http://svc-1.default.svc:80?q",
+        ] {
+            assert_eq!(check_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://example.com/",
+            "ftp://example.com/",
+            "127.0.0.1:9000/fn",
+            "http://",
+            "http://:80/",
+            "http://user@host/",
+            "http://host:0/",
+            "http://host:65536/",
+            "http://host:x/",
+            "http://host/a b",
+            "http://host/a#frag",
+            "http://host/é",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -182,6 +182,12 @@ pub enum FunctionKind {
         /// The program and its arguments.
         argv: Vec<String>,
     },
+    /// A web service: the inputs are POSTed to `url` as one JSON object,
+    /// the outputs are the JSON object it answers with.
+    Http {
+        /// An `http://` URL, such as `http://127.0.0.1:9000/fn`.
+        url: String,
+    },
     /// A program outside Ayanami that serves the function over NATS by the
     /// event convention; Ayanami only calls it.
     Outside,

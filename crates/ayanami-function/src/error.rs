@@ -18,6 +18,10 @@ pub enum CallErrorKind {
     BadOutput,
     /// The call's inputs were not what the function needs.
     BadInput,
+    /// The web service of an `http` function could not be reached.
+    Connect,
+    /// The web service of an `http` function answered with a status outside 2xx.
+    Status,
 }
 
 impl CallErrorKind {
@@ -30,6 +34,8 @@ impl CallErrorKind {
             Self::Exit => "exit",
             Self::BadOutput => "bad_output",
             Self::BadInput => "bad_input",
+            Self::Connect => "connect",
+            Self::Status => "status",
         }
     }
 }
@@ -43,10 +49,13 @@ pub struct CallError {
     pub kind: CallErrorKind,
     /// A one-line description, without the function's name.
     pub detail: String,
-    /// The exit code, when the program exited.
+    /// The exit code when a program exited; the HTTP status when a web
+    /// service answered with an error.
     pub status: Option<i32>,
     /// The last part of what the program wrote to stderr.
     pub stderr: String,
+    /// The last part of the body a web service answered with.
+    pub body: String,
 }
 
 impl CallError {
@@ -57,6 +66,7 @@ impl CallError {
             detail: detail.into(),
             status: None,
             stderr: String::new(),
+            body: String::new(),
         }
     }
 
@@ -70,6 +80,11 @@ impl CallError {
 
     pub(crate) fn with_stderr(mut self, stderr: String) -> Self {
         self.stderr = stderr;
+        self
+    }
+
+    pub(crate) fn with_body(mut self, body: String) -> Self {
+        self.body = body;
         self
     }
 
@@ -87,6 +102,9 @@ impl CallError {
         if !self.stderr.is_empty() {
             value["stderr"] = self.stderr.clone().into();
         }
+        if !self.body.is_empty() {
+            value["body"] = self.body.clone().into();
+        }
         value
     }
 }
@@ -94,9 +112,11 @@ impl CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "function `{}` {}", self.function, self.detail)?;
-        let stderr = self.stderr.trim_end();
-        if !stderr.is_empty() {
-            write!(f, ": {stderr}")?;
+        for tail in [&self.stderr, &self.body] {
+            let tail = tail.trim_end();
+            if !tail.is_empty() {
+                write!(f, ": {tail}")?;
+            }
         }
         Ok(())
     }

@@ -4,7 +4,9 @@
 //! [`Runner`] calls a service's functions: a `cmd` gets its inputs as whole
 //! argv words (never through a shell) and answers with stdout; an `exec`
 //! gets a JSON object on stdin and answers with one on stdout; a `worker`
-//! is one long-lived process taking many calls over a line protocol.
+//! is one long-lived process taking many calls over a line protocol; an
+//! `http` POSTs its inputs to a web service as JSON and takes its outputs
+//! from the JSON answer.
 //! Every process runs in its own process group with an environment of only
 //! `PATH`, `HOME` and what the composition gives it; a `cmd` or `exec` is
 //! killed with its whole group at the deadline.
@@ -16,6 +18,7 @@
 //! [`Bus`]: ayanami_bus::Bus
 
 mod error;
+mod http;
 mod process;
 mod runner;
 mod service;

@@ -14,11 +14,12 @@ use tokio::process::{Child, Command};
 
 use crate::{CallError, CallErrorKind};
 
-/// How much of stderr an error keeps: its last bytes.
+/// How much of stderr, or of an error's body, an error keeps: its last bytes.
 const STDERR_TAIL: usize = 2048;
-/// The most a `cmd` or `exec` may write on stdout; beyond it the call fails
-/// rather than hold an unbounded answer in memory.
-const MAX_STDOUT: usize = 64 << 20;
+/// The most a `cmd` or `exec` may write on stdout, or a web service answer
+/// with; beyond it the call fails rather than hold an unbounded answer in
+/// memory.
+pub(crate) const MAX_ANSWER: usize = 64 << 20;
 
 /// Runs the `cmd` or `exec` function `service.function` once with
 /// `inputs`, from the project folder `dir`.
@@ -57,11 +58,13 @@ pub async fn call(
             let output = run(dir, &name, function, argv, Some(stdin)).await?;
             parse_exec_output(&name, function, &output)
         }
-        FunctionKind::Worker { .. } | FunctionKind::Outside => Err(CallError::new(
-            &name,
-            CallErrorKind::Spawn,
-            "is not a one-shot program (`cmd` or `exec`)",
-        )),
+        FunctionKind::Worker { .. } | FunctionKind::Http { .. } | FunctionKind::Outside => {
+            Err(CallError::new(
+                &name,
+                CallErrorKind::Spawn,
+                "is not a one-shot program (`cmd` or `exec`)",
+            ))
+        }
     }
 }
 
@@ -103,23 +106,27 @@ fn parse_exec_output(
     function: &Function,
     output: &Output,
 ) -> Result<Map<String, Value>, CallError> {
-    let bad = |detail: String| {
+    outputs_of(&function.outputs, &output.stdout, "stdout").map_err(|detail| {
         CallError::new(name, CallErrorKind::BadOutput, detail).with_stderr(tail(&output.stderr))
+    })
+}
+
+/// The outputs in `answer`, which must be one JSON object holding each of
+/// `outputs`; otherwise what is wrong with it, naming `what` the answer is.
+pub(crate) fn outputs_of(
+    outputs: &[String],
+    answer: &[u8],
+    what: &str,
+) -> Result<Map<String, Value>, String> {
+    let value: Value = serde_json::from_slice(answer)
+        .map_err(|error| format!("wrote {what} that is not one JSON object ({error})"))?;
+    let Value::Object(answered) = value else {
+        return Err("wrote JSON that is not an object; answer with {\"output\": ...}".to_owned());
     };
-    let value: Value = serde_json::from_slice(&output.stdout).map_err(|error| {
-        bad(format!(
-            "wrote stdout that is not one JSON object ({error})"
-        ))
-    })?;
-    let Value::Object(outputs) = value else {
-        return Err(bad(
-            "wrote JSON that is not an object; answer with {\"output\": ...}".to_owned(),
-        ));
-    };
-    if let Some(missing) = function.outputs.iter().find(|o| !outputs.contains_key(*o)) {
-        return Err(bad(format!("answered without output `{missing}`")));
+    if let Some(missing) = outputs.iter().find(|o| !answered.contains_key(*o)) {
+        return Err(format!("answered without output `{missing}`"));
     }
-    Ok(outputs)
+    Ok(answered)
 }
 
 /// Starts `argv` from `dir` in its own process group, with only `PATH`,
@@ -177,7 +184,7 @@ async fn run(
     }
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let mut stdout = tokio::spawn(read_capped(stdout, MAX_STDOUT));
+    let mut stdout = tokio::spawn(read_capped(stdout, MAX_ANSWER));
     let stderr = tokio::spawn(read_tail(stderr, STDERR_TAIL));
 
     let deadline = tokio::time::Instant::now() + function.timeout;
@@ -238,7 +245,7 @@ async fn run(
 fn too_large(name: &str) -> CallError {
     let detail = format!(
         "wrote more than {} MiB on stdout and was killed",
-        MAX_STDOUT >> 20
+        MAX_ANSWER >> 20
     );
     CallError::new(name, CallErrorKind::BadOutput, detail)
 }
@@ -290,9 +297,10 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn tail(stderr: &[u8]) -> String {
-    let start = stderr.len().saturating_sub(STDERR_TAIL);
-    String::from_utf8_lossy(&stderr[start..]).into_owned()
+/// The last [`STDERR_TAIL`] bytes of `text`, as text.
+pub(crate) fn tail(text: &[u8]) -> String {
+    let start = text.len().saturating_sub(STDERR_TAIL);
+    String::from_utf8_lossy(&text[start..]).into_owned()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Calls the functions of one service, keeping what lives between calls:
-//! worker processes and concurrency limits.
+//! worker processes, connections to web services and concurrency limits.
 
 use std::path::PathBuf;
 
@@ -7,6 +7,7 @@ use ayanami_composition::{Composition, Function, FunctionKind};
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
+use crate::http::{Connections, Endpoint};
 use crate::worker::Worker;
 use crate::{CallError, process};
 
@@ -20,7 +21,17 @@ pub struct Runner {
 struct Slot {
     function: Function,
     limit: Option<Semaphore>,
-    worker: Option<Worker>,
+    caller: Caller,
+}
+
+/// How a function is called.
+enum Caller {
+    /// A process per call (`cmd`, `exec`), or nothing at all (`outside`).
+    Process,
+    /// A long-lived process taking many calls.
+    Worker(Worker),
+    /// A web service.
+    Http(Endpoint),
 }
 
 /// The calls of one `cmd` or `exec` function that may run at once when the
@@ -31,11 +42,17 @@ fn default_limit() -> usize {
     8 * std::thread::available_parallelism().map_or(1, usize::from)
 }
 
+/// The calls of one `http` function in flight at once when the composition
+/// does not say; each holds a connection, and a burst must not open
+/// thousands of sockets to one server.
+const HTTP_LIMIT: usize = 64;
+
 fn limit(function: &Function) -> Option<usize> {
     match function.kind {
         FunctionKind::Cmd { .. } | FunctionKind::Exec { .. } => {
             Some(function.concurrency.unwrap_or_else(default_limit))
         }
+        FunctionKind::Http { .. } => Some(function.concurrency.unwrap_or(HTTP_LIMIT)),
         FunctionKind::Worker { .. } | FunctionKind::Outside => function.concurrency,
     }
 }
@@ -52,20 +69,29 @@ impl Runner {
             .service(service)
             .expect("the service is in the composition")
             .functions;
+        let mut connections = None;
         let slots = functions
             .iter()
-            .map(|function| Slot {
-                function: function.clone(),
-                limit: limit(function).map(Semaphore::new),
-                worker: match &function.kind {
-                    FunctionKind::Worker { argv } => Some(Worker::new(
-                        format!("{service}.{}", function.name),
+            .map(|function| {
+                let name = format!("{service}.{}", function.name);
+                let caller = match &function.kind {
+                    FunctionKind::Worker { argv } => Caller::Worker(Worker::new(
+                        name,
                         function,
                         argv.clone(),
                         composition.dir.clone(),
                     )),
-                    _ => None,
-                },
+                    FunctionKind::Http { url } => {
+                        let pool = connections.get_or_insert_with(Connections::new);
+                        Caller::Http(Endpoint::new(name, function, url, pool.clone()))
+                    }
+                    _ => Caller::Process,
+                };
+                Slot {
+                    function: function.clone(),
+                    limit: limit(function).map(Semaphore::new),
+                    caller,
+                }
             })
             .collect();
         Self {
@@ -102,12 +128,18 @@ impl Runner {
             ),
             None => None,
         };
-        match &slot.worker {
-            Some(worker) => {
+        match &slot.caller {
+            Caller::Process => {
+                process::call(&self.dir, &self.service, &slot.function, inputs).await
+            }
+            Caller::Worker(worker) => {
                 process::check_inputs(&self.service, &slot.function, inputs)?;
                 worker.call(inputs).await
             }
-            None => process::call(&self.dir, &self.service, &slot.function, inputs).await,
+            Caller::Http(endpoint) => {
+                process::check_inputs(&self.service, &slot.function, inputs)?;
+                endpoint.call(inputs).await
+            }
         }
     }
 }

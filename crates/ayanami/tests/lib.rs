@@ -7,6 +7,7 @@ mod e2e;
 mod gateway;
 mod graph;
 mod hosts;
+mod http_kind;
 mod logs;
 mod metrics;
 mod nats;
