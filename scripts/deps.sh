@@ -1,5 +1,5 @@
 # Installs, from Debian's packages, the programs the example and the tests
-# call (figlet, python3, nats-server) when they are missing. Sourced by the
+# call (figlet, python3, nats-server, iproute2) when they are missing. Sourced by the
 # other scripts.
 
 ayanami_install_deps() {
@@ -7,6 +7,8 @@ ayanami_install_deps() {
     command -v figlet >/dev/null 2>&1 || missing="$missing figlet"
     command -v python3 >/dev/null 2>&1 || missing="$missing python3"
     command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+    # `ip netns` makes the simulated hosts of the multi-host tests.
+    command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$missing iproute2"
     python3 -m pip --version >/dev/null 2>&1 || missing="$missing python3-pip"
     [ -z "$missing" ] && return 0
     echo "installing:$missing" >&2
