@@ -82,7 +82,7 @@ impl NatsBus {
                             tracing::warn!("disconnected from NATS; reconnecting");
                         }
                         async_nats::Event::SlowConsumer(sid) => {
-                            tracing::warn!(sid, "slow consumer: messages dropped")
+                            ayanami_bus::slow_consumer(&format!("subscription {sid}"));
                         }
                         other => tracing::info!(event = %other, "NATS event"),
                     }

@@ -17,6 +17,7 @@ pub mod subject;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -95,8 +96,7 @@ impl Sink {
             SinkKind::Channel { tx, tag } => match tx.try_send(Delivery { tag: *tag, message }) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(delivery)) => {
-                    let subject = &delivery.message.subject;
-                    tracing::warn!(%subject, "slow consumer: message dropped");
+                    slow_consumer(&delivery.message.subject);
                     true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -111,6 +111,21 @@ impl Sink {
             SinkKind::Channel { tx, .. } => tx.is_closed(),
             SinkKind::Call(_) => false,
         }
+    }
+}
+
+/// Counts a message dropped for a slow consumer, and logs it at most once
+/// a second: an overloaded process must not also flood its log.
+pub fn slow_consumer(subject: &str) {
+    static DROPPED: AtomicU64 = AtomicU64::new(0);
+    static LAST_LOG: AtomicU64 = AtomicU64::new(0);
+    ayanami_metrics::metrics().dropped();
+    let dropped = DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if LAST_LOG.swap(now, Ordering::Relaxed) != now {
+        tracing::warn!(%subject, dropped, "slow consumer: messages dropped");
     }
 }
 

@@ -222,7 +222,14 @@ impl Decoder {
         let fields = self.fields(
             node,
             "`gateway`",
-            &["port", "timeout", "max_body", "routes", "cors"],
+            &[
+                "port",
+                "timeout",
+                "max_body",
+                "max_in_flight",
+                "routes",
+                "cors",
+            ],
         )?;
         let port = match fields.get("port") {
             Some(node) => node
@@ -247,6 +254,20 @@ impl Decoder {
             }),
             None => defaults::MAX_BODY,
         };
+        let max_in_flight = match fields.get("max_in_flight") {
+            Some(node) => node
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| {
+                    self.error(
+                        node.span,
+                        "`max_in_flight` must be a whole number above zero, such as `1024`",
+                    );
+                    defaults::MAX_IN_FLIGHT
+                }),
+            None => defaults::MAX_IN_FLIGHT,
+        };
         let routes = match fields.get("routes") {
             Some(Node {
                 value: Value::Seq(items),
@@ -269,6 +290,7 @@ impl Decoder {
                 defaults::TIMEOUT,
             ),
             max_body,
+            max_in_flight,
             routes,
             cors: fields.get("cors").and_then(|node| self.cors(node)),
         })

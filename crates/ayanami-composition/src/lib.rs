@@ -40,6 +40,8 @@ pub mod defaults {
     pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
     /// The largest request body, in bytes.
     pub const MAX_BODY: usize = 2 << 20;
+    /// How many requests the gateway answers at once.
+    pub const MAX_IN_FLIGHT: usize = 4096;
     /// How long a browser may keep a CORS preflight answer.
     pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 }

@@ -65,6 +65,8 @@ pub struct Gateway {
     pub timeout: Duration,
     /// The largest request body accepted, in bytes (413 beyond).
     pub max_body: usize,
+    /// How many requests may be in flight at once (503 beyond).
+    pub max_in_flight: usize,
     /// The routes, in file order.
     pub routes: Vec<Route>,
     /// Which other origins may call the gateway from a browser, if any.

@@ -19,6 +19,12 @@ use crate::plan::{Action, Plan, Target};
 /// as a slow consumer.
 const BUFFER: usize = 16384;
 
+/// How many instances of one flow may be in flight at once; a new one
+/// beyond is refused at once with an `overloaded` error (the gateway
+/// answers 503), so that a stalled function cannot grow the table without
+/// end before deadlines free it.
+pub const MAX_INSTANCES: usize = 65536;
+
 /// A running flow; dropping it stops it.
 #[derive(Debug)]
 pub struct FlowHandle {
@@ -140,6 +146,10 @@ impl<B: Bus> Engine<B> {
             if !starts {
                 return;
             }
+            if self.instances.len() >= self.plan.max_instances {
+                self.refuse(token).await;
+                return;
+            }
             let instance = Instance {
                 token: token.into(),
                 values: vec![None; plan.vars.len()],
@@ -216,6 +226,19 @@ impl<B: Bus> Engine<B> {
         let event = EventName::flow(&self.plan.name, Direction::Err, None);
         self.publish(event.subject(token), Arc::new(error)).await;
         self.compact();
+    }
+
+    /// Answers an event that would start an instance with an `overloaded` error.
+    async fn refuse(&self, token: &str) {
+        self.metrics.refused();
+        tracing::debug!(id = token, "flow instance refused: too many in flight");
+        let message = format!(
+            "flow `{}` has {} instances in flight and takes no more for now",
+            self.plan.name, self.plan.max_instances
+        );
+        let error = json!({"message": message, "flow": self.plan.name, "kind": "overloaded"});
+        let event = EventName::flow(&self.plan.name, Direction::Err, None);
+        self.publish(event.subject(token), Arc::new(error)).await;
     }
 
     fn ended(&self, instance: &Instance, outcome: FlowOutcome) {

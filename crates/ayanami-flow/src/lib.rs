@@ -15,5 +15,5 @@
 mod engine;
 mod plan;
 
-pub use engine::{FlowHandle, serve};
+pub use engine::{FlowHandle, MAX_INSTANCES, serve};
 pub use plan::Plan;

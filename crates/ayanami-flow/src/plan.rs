@@ -79,6 +79,7 @@ pub struct Plan {
     pub(crate) subscriptions: Vec<Subscribe>,
     pub(crate) events: Vec<EventName>,
     pub(crate) calls: Vec<Call>,
+    pub(crate) max_instances: usize,
 }
 
 impl Plan {
@@ -100,11 +101,20 @@ impl Plan {
                 subscriptions: Vec::new(),
                 events: Vec::new(),
                 calls: Vec::new(),
+                max_instances: crate::MAX_INSTANCES,
             },
             patterns: HashMap::new(),
         };
         builder.build(flow);
         builder.plan
+    }
+
+    /// The plan with at most `max` instances in flight instead of
+    /// [`MAX_INSTANCES`](crate::MAX_INSTANCES).
+    #[must_use]
+    pub fn with_max_instances(mut self, max: usize) -> Self {
+        self.max_instances = max;
+        self
     }
 
     /// The flow's name.

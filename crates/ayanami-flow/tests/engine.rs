@@ -29,13 +29,18 @@ struct World {
 impl World {
     /// Starts every flow of `yaml` and watches the subject patterns `watch`.
     async fn start(yaml: &str, watch: &[&str]) -> Self {
+        Self::start_limited(yaml, watch, ayanami_flow::MAX_INSTANCES).await
+    }
+
+    /// Like [`World::start`], with at most `max_instances` per flow.
+    async fn start_limited(yaml: &str, watch: &[&str], max_instances: usize) -> Self {
         let composition =
             ayanami_composition::parse(yaml, Path::new("test.yaml"), PathBuf::from("."))
                 .unwrap_or_else(|error| panic!("{error}"));
         let bus = MemoryBus::new();
         let mut flows = Vec::new();
         for flow in &composition.flows {
-            let plan = Plan::new(&composition, flow);
+            let plan = Plan::new(&composition, flow).with_max_instances(max_instances);
             flows.push(ayanami_flow::serve(bus.clone(), plan).await.unwrap());
         }
         let (tx, rx) = mpsc::channel(256);
@@ -447,6 +452,50 @@ flows:
         .publish(id, "srvc.s.f.out.output", json!("too late"))
         .await;
     world.quiet().await;
+}
+
+#[tokio::test]
+async fn a_flow_with_as_many_instances_as_it_takes_refuses_a_new_one_until_one_ends() {
+    let yaml = r"
+name: test
+services:
+  s:
+    functions:
+      f: {kind: exec, run: 'true', inputs: [input], outputs: [output]}
+flows:
+  busy:
+    inputs: [x]
+    outputs: [y]
+    wirings:
+      - var: x
+        to: srvc.s.f.in.input
+      - from: srvc.s.f.out.output
+        var: y
+";
+    let watch = ["*.srvc.s.f.in.>", "*.flow.busy.out.>", "*.flow.busy.err"];
+    let mut world = World::start_limited(yaml, &watch, 2).await;
+    let (first, second, third) = (Id::new(), Id::new(), Id::new());
+    world.publish(first, "flow.busy.in.x", json!(1)).await;
+    world.publish(second, "flow.busy.in.x", json!(2)).await;
+    world.take(2).await;
+
+    world.publish(third, "flow.busy.in.x", json!(3)).await;
+    let message = "flow `busy` has 2 instances in flight and takes no more for now";
+    let refused = json!({"message": message, "flow": "busy", "kind": "overloaded"});
+    assert_eq!(world.next().await, (at(third, "flow.busy.err"), refused));
+
+    world
+        .publish(first, "srvc.s.f.out.output", json!("one"))
+        .await;
+    assert_eq!(
+        world.next().await,
+        (at(first, "flow.busy.out.y"), json!("one"))
+    );
+    world.publish(third, "flow.busy.in.x", json!(3)).await;
+    assert_eq!(
+        world.next().await,
+        (at(third, "srvc.s.f.in.input"), json!(3))
+    );
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub enum CallErrorKind {
     Connect,
     /// The web service of an `http` function answered with a status outside 2xx.
     Status,
+    /// The function had as many calls waiting as it takes.
+    Overloaded,
 }
 
 impl CallErrorKind {
@@ -36,6 +38,7 @@ impl CallErrorKind {
             Self::BadInput => "bad_input",
             Self::Connect => "connect",
             Self::Status => "status",
+            Self::Overloaded => "overloaded",
         }
     }
 }

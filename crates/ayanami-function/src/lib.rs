@@ -26,5 +26,5 @@ mod worker;
 
 pub use error::{CallError, CallErrorKind};
 pub use process::call;
-pub use runner::Runner;
+pub use runner::{Admission, MAX_QUEUED_CALLS, Runner};
 pub use service::{ServiceHandle, serve};

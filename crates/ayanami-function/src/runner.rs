@@ -2,6 +2,8 @@
 //! worker processes, connections to web services and concurrency limits.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ayanami_composition::{Composition, Function, FunctionKind};
 use serde_json::{Map, Value};
@@ -9,7 +11,12 @@ use tokio::sync::Semaphore;
 
 use crate::http::{Connections, Endpoint};
 use crate::worker::Worker;
-use crate::{CallError, process};
+use crate::{CallError, CallErrorKind, process};
+
+/// How many calls of one function may wait in line beyond those its
+/// `concurrency` lets run; a call beyond is refused at once as
+/// `overloaded`, so that a stalled function cannot pile up calls without end.
+pub const MAX_QUEUED_CALLS: usize = 1024;
 
 /// The functions of one service, ready to be called.
 pub struct Runner {
@@ -22,6 +29,19 @@ struct Slot {
     function: Function,
     limit: Option<Semaphore>,
     caller: Caller,
+    /// Calls admitted and not yet ended, and how many may be.
+    calls: Arc<AtomicUsize>,
+    max_calls: usize,
+}
+
+/// A call admitted by [`Runner::admit`]; dropping it makes room for another.
+#[derive(Debug)]
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// How a function is called.
@@ -91,6 +111,8 @@ impl Runner {
                     function: function.clone(),
                     limit: limit(function).map(Semaphore::new),
                     caller,
+                    calls: Arc::default(),
+                    max_calls: limit(function).unwrap_or(0) + MAX_QUEUED_CALLS,
                 }
             })
             .collect();
@@ -105,6 +127,39 @@ impl Runner {
     #[must_use]
     pub fn function(&self, index: usize) -> &Function {
         &self.slots[index].function
+    }
+
+    /// Makes room for one call of the function at `index`.
+    ///
+    /// # Errors
+    ///
+    /// An `overloaded` [`CallError`] when the function has as many calls
+    /// running and waiting as it takes.
+    pub fn admit(&self, index: usize) -> Result<Admission, CallError> {
+        let slot = &self.slots[index];
+        let admitted = slot
+            .calls
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < slot.max_calls).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            let name = format!("{}.{}", self.service, slot.function.name);
+            let detail = format!(
+                "has {} calls running and waiting, and takes no more for now",
+                slot.max_calls
+            );
+            return Err(CallError::new(&name, CallErrorKind::Overloaded, detail));
+        }
+        Ok(Admission(slot.calls.clone()))
+    }
+
+    /// Calls in flight: admitted and not yet ended, over every function.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| s.calls.load(Ordering::Acquire))
+            .sum()
     }
 
     /// Calls the function at `index` with `inputs`, waiting in line first

@@ -19,6 +19,10 @@ use crate::{CallError, CallErrorKind, Runner};
 /// this service as a slow consumer.
 const BUFFER: usize = 8192;
 
+/// How many calls may wait for the rest of their inputs, which arrive one
+/// event each, before further ones are refused as `overloaded`.
+const MAX_GATHERING: usize = 65536;
+
 /// A running service; dropping it stops taking calls.
 #[derive(Debug)]
 pub struct ServiceHandle {
@@ -160,6 +164,15 @@ impl<B: Bus> Dispatcher<B> {
                 arrived
             } else {
                 let key = (id.as_u128(), index);
+                if self.gathering.len() >= MAX_GATHERING && !self.gathering.contains_key(&key) {
+                    let error = CallError::new(
+                        &name,
+                        CallErrorKind::Overloaded,
+                        "has too many calls waiting for the rest of their inputs",
+                    );
+                    self.fail(token, index, &error).await;
+                    return;
+                }
                 let gathering = self.gathering.entry(key).or_insert_with(|| Gathering {
                     inputs: Map::new(),
                     since: Instant::now(),
@@ -175,10 +188,18 @@ impl<B: Bus> Dispatcher<B> {
                     .map(|g| g.inputs)
                     .unwrap_or_default()
             };
-        self.start(token, index, inputs);
+        if let Err(error) = self.start(token, index, inputs) {
+            self.fail(token, index, &error).await;
+        }
     }
 
-    fn start(&self, token: &str, index: usize, inputs: Map<String, Value>) {
+    fn start(
+        &self,
+        token: &str,
+        index: usize,
+        inputs: Map<String, Value>,
+    ) -> Result<(), CallError> {
+        let admission = self.runner.admit(index)?;
         let bus = self.bus.clone();
         let composition = self.composition.clone();
         let runner = self.runner.clone();
@@ -190,6 +211,7 @@ impl<B: Bus> Dispatcher<B> {
                 let service = &composition.services[service];
                 let function = &service.functions[index];
                 let started = Instant::now();
+                let _admission = admission;
                 let result = runner.call(index, &inputs).await;
                 let elapsed = started.elapsed();
                 let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
@@ -211,6 +233,7 @@ impl<B: Bus> Dispatcher<B> {
             }
             .instrument(span),
         );
+        Ok(())
     }
 
     async fn fail(&self, token: &str, index: usize, error: &CallError) {

@@ -174,3 +174,24 @@ services:
         "but two at once: {took:?}"
     );
 }
+
+#[test]
+fn calls_beyond_the_concurrency_and_the_queue_are_refused_until_one_ends() {
+    let project = Project::new(
+        "admit",
+        "name: t\nservices:\n  s:\n    functions:\n      f: {kind: cmd, run: 'echo $input', concurrency: 2}\n",
+    );
+    let runner = project.runner("s");
+    let limit = 2 + ayanami_function::MAX_QUEUED_CALLS;
+    let mut admitted: Vec<_> = (0..limit).map(|_| runner.admit(0).unwrap()).collect();
+    assert_eq!(runner.in_flight(), limit);
+
+    let error = runner.admit(0).unwrap_err();
+    assert_eq!(error.kind, CallErrorKind::Overloaded);
+    assert_eq!(
+        error.to_string(),
+        format!("function `s.f` has {limit} calls running and waiting, and takes no more for now")
+    );
+    admitted.pop();
+    assert!(runner.admit(0).is_ok());
+}

@@ -1,7 +1,7 @@
 //! The response variables as an HTTP response; every error status is made here.
 
 use axum::body::Body;
-use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use axum::http::{Response, StatusCode};
 use base64::Engine;
 use serde_json::Value;
@@ -20,6 +20,8 @@ pub(crate) enum Failure {
     Internal,
     /// No answer came by the deadline.
     Timeout,
+    /// The gateway, a flow or a function has as much work as it takes.
+    Overloaded,
 }
 
 impl Failure {
@@ -29,16 +31,24 @@ impl Failure {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     pub(crate) fn into_response(self) -> Response<Body> {
         let status = self.status();
+        let overloaded = matches!(self, Self::Overloaded);
         let body = match self {
             Self::BadRequest(reason) => format!("Bad Request: {reason}"),
             _ => status.canonical_reason().unwrap_or_default().to_owned(),
         };
-        text(status, body)
+        let mut response = text(status, body);
+        if overloaded {
+            // Overload passes in moments; a client may try again soon.
+            let retry = HeaderValue::from_static("1");
+            response.headers_mut().insert(RETRY_AFTER, retry);
+        }
+        response
     }
 }
 

@@ -12,6 +12,8 @@ use axum::routing::{MethodFilter, MethodRouter};
 use ayanami_bus::{Bus, BusError, Message, Sink, Subscription};
 use ayanami_composition::{Composition, Route};
 use ayanami_event::{EventName, Id, RouteSegment};
+use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use crate::cors;
 use crate::pending::{CODE, CONTENT, HEADER, Pending, Reply};
@@ -35,6 +37,7 @@ struct Endpoint<B> {
     expected: u8,
     timeout: Duration,
     max_body: usize,
+    in_flight: Arc<Semaphore>,
 }
 
 /// Builds the router for the composition's gateway and subscribes to the
@@ -59,6 +62,7 @@ pub async fn router<B: Bus>(
 
     let mut router = Router::new();
     if let Some(gateway) = &composition.gateway {
+        let in_flight = Arc::new(Semaphore::new(gateway.max_in_flight));
         for route in &gateway.routes {
             let mut methods = MethodRouter::new();
             for method in &route.methods {
@@ -72,6 +76,7 @@ pub async fn router<B: Bus>(
                     expected: expected(composition, route, method),
                     timeout: gateway.timeout,
                     max_body: gateway.max_body,
+                    in_flight: in_flight.clone(),
                 });
                 let handler = move |request: Request| handle(endpoint, request);
                 methods = match method_filter(method) {
@@ -170,6 +175,11 @@ async fn handle<B: Bus>(endpoint: Arc<Endpoint<B>>, request: Request) -> Respons
         started: Instant::now(),
         status: None,
     };
+    let Ok(_permit) = endpoint.in_flight.clone().try_acquire_owned() else {
+        let response = Failure::Overloaded.into_response();
+        line.status = Some(response.status().as_u16());
+        return response;
+    };
     // The deadline covers reading the body and publishing too: a slow
     // client or a bus that is reconnecting must not hold a request longer.
     let answering = answer(&endpoint, line.id, request);
@@ -253,12 +263,19 @@ async fn answer<B: Bus>(
             Failure::Internal
         }),
         Ok(Reply::Failed(error)) if error["kind"] == "timeout" => Err(Failure::Timeout),
+        Ok(Reply::Failed(error)) if is_overload(&error) => Err(Failure::Overloaded),
         Ok(Reply::Failed(error)) => {
             tracing::warn!(%id, error = %error["message"], "flow failed");
             Err(Failure::Internal)
         }
         Err(_) => Err(Failure::Internal),
     }
+}
+
+/// Whether a flow's `err` value says that the flow, or a function it
+/// called, refused the work for having too much of it.
+fn is_overload(error: &Value) -> bool {
+    error["kind"] == "overloaded" || error["cause"]["kind"] == "overloaded"
 }
 
 #[cfg(test)]
@@ -305,6 +322,15 @@ mod tests {
         let composition = ayanami_composition::parse(&yaml, Path::new("t.yaml"), ".".into())
             .unwrap_or_else(|error| panic!("{error}"));
         assert!(router(MemoryBus::new(), &composition).await.is_ok());
+    }
+
+    #[test]
+    fn a_flow_or_function_refusing_work_is_an_overload_and_nothing_else_is() {
+        let flow = serde_json::json!({"message": "m", "kind": "overloaded"});
+        let call = serde_json::json!({"message": "m", "cause": {"kind": "overloaded"}});
+        let exit = serde_json::json!({"message": "m", "cause": {"kind": "exit"}});
+        assert!(is_overload(&flow) && is_overload(&call));
+        assert!(!is_overload(&exit) && !is_overload(&Value::Null));
     }
 
     #[test]

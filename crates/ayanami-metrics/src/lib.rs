@@ -87,6 +87,7 @@ pub struct Metrics {
     flows_in_flight: Family<FlowLabels, Gauge>,
     published: Counter,
     received: Counter,
+    dropped: Counter,
 }
 
 impl Metrics {
@@ -102,6 +103,7 @@ impl Metrics {
             flows_in_flight: Family::default(),
             published: Counter::default(),
             received: Counter::default(),
+            dropped: Counter::default(),
         };
         metrics.register()
     }
@@ -118,7 +120,7 @@ impl Metrics {
         let help = "How long function calls took, by function";
         let metric = self.call_duration.clone();
         r.register_with_unit("function_call_duration", help, Unit::Seconds, metric);
-        let help = "Flow instances ended, by flow and outcome (ok, error, timeout)";
+        let help = "Flow instances ended, by flow and outcome (ok, error, timeout, overloaded)";
         r.register("flow_instances", help, self.flows.clone());
         let help = "How long flow instances lived, by flow";
         let metric = self.flow_duration.clone();
@@ -133,6 +135,8 @@ impl Metrics {
         r.register("bus_published", help, self.published.clone());
         let help = "Events this process's components received from the bus";
         r.register("bus_received", help, self.received.clone());
+        let help = "Events dropped because their subscriber had fallen a whole buffer behind";
+        r.register("bus_dropped", help, self.dropped.clone());
         self
     }
 
@@ -195,6 +199,7 @@ impl Metrics {
             ok: outcome("ok"),
             error: outcome("error"),
             timeout: outcome("timeout"),
+            overloaded: outcome("overloaded"),
             duration: self.flow_duration.get_or_create(&labels).clone(),
             in_flight: self.flows_in_flight.get_or_create(&labels).clone(),
         }
@@ -208,6 +213,11 @@ impl Metrics {
     /// Counts an event the bus delivered to a subscriber.
     pub fn received(&self) {
         self.received.inc();
+    }
+
+    /// Counts an event dropped for a slow consumer.
+    pub fn dropped(&self) {
+        self.dropped.inc();
     }
 
     /// Every series in the OpenMetrics text format.
@@ -238,6 +248,7 @@ pub struct FlowMetrics {
     ok: Counter,
     error: Counter,
     timeout: Counter,
+    overloaded: Counter,
     duration: Histogram,
     in_flight: Gauge,
 }
@@ -246,6 +257,11 @@ impl FlowMetrics {
     /// Counts an instance started.
     pub fn started(&self) {
         self.in_flight.inc();
+    }
+
+    /// Counts an instance refused because the flow had as many as it takes.
+    pub fn refused(&self) {
+        self.overloaded.inc();
     }
 
     /// Counts an instance that ended with `outcome` after `elapsed`.
@@ -276,6 +292,8 @@ mod tests {
         flow.started();
         flow.ended(FlowOutcome::Ok, millis);
         metrics.published();
+        metrics.dropped();
+        flow.refused();
 
         let text = metrics.encode();
         let expected = [
@@ -287,6 +305,8 @@ mod tests {
             r#"ayanami_flow_instance_duration_seconds_count{flow="banner"} 1"#,
             "ayanami_bus_published_total 1",
             "ayanami_bus_received_total 0",
+            "ayanami_bus_dropped_total 1",
+            r#"ayanami_flow_instances_total{flow="banner",outcome="overloaded"} 1"#,
             "# EOF",
         ];
         for line in expected {

@@ -84,6 +84,25 @@ impl Component {
     }
 }
 
+/// Limits given on the command line or in the environment, which win over
+/// the composition's.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Limits {
+    /// How many requests the gateway answers at once; beyond, 503 with
+    /// `Retry-After` [default: the composition's `max_in_flight`, else 4096]
+    #[arg(long, env = "AYANAMI_MAX_IN_FLIGHT", value_name = "N")]
+    max_in_flight: Option<std::num::NonZeroUsize>,
+}
+
+impl Limits {
+    /// Writes the limits given into `composition`.
+    pub(crate) fn apply(&self, composition: &mut Composition) {
+        if let (Some(max), Some(gateway)) = (self.max_in_flight, composition.gateway.as_mut()) {
+            gateway.max_in_flight = max.get();
+        }
+    }
+}
+
 /// Where the gateway (if any) listens, and the admin address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Addresses {

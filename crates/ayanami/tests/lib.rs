@@ -8,6 +8,7 @@ mod gateway;
 mod graph;
 mod hosts;
 mod http_kind;
+mod load;
 mod logs;
 mod metrics;
 mod nats;

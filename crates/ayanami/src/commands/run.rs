@@ -38,11 +38,15 @@ pub(crate) struct RunCommand {
     /// Serve /healthz, /readyz and /metrics on this address
     #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
+
+    #[command(flatten)]
+    limits: runtime::Limits,
 }
 
 impl RunCommand {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
-        let composition = ayanami_composition::load(&self.dir)?;
+        let mut composition = ayanami_composition::load(&self.dir)?;
+        self.limits.apply(&mut composition);
         let components = Component::all(&composition);
         let port = self.port.unwrap_or_else(|| {
             let default = ayanami_composition::defaults::PORT;

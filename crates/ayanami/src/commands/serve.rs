@@ -53,6 +53,9 @@ pub(crate) struct ServeCommand {
     /// Serve /healthz, /readyz and /metrics on this address
     #[arg(long, env = "AYANAMI_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
+
+    #[command(flatten)]
+    limits: runtime::Limits,
 }
 
 impl ServeCommand {
@@ -66,7 +69,8 @@ impl ServeCommand {
                 bail!("name the flow or service to serve, as in `ayanami serve flow banner`")
             }
         };
-        let composition = ayanami_composition::load(&self.dir)?;
+        let mut composition = ayanami_composition::load(&self.dir)?;
+        self.limits.apply(&mut composition);
         component.check(&composition)?;
         let port = self.port.unwrap_or_else(|| {
             let default = ayanami_composition::defaults::PORT;
