@@ -11,6 +11,7 @@
 
 mod check;
 mod decode;
+mod edit;
 mod lint;
 mod model;
 mod yaml;
@@ -19,6 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
+pub use edit::{AddError, add_function};
 pub use lint::warnings;
 pub use model::{
     ANY_METHOD, Autoscale, ComponentName, Composition, Cors, Deploy, Flow, Function, FunctionKind,

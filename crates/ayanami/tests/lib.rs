@@ -12,5 +12,6 @@ mod load;
 mod logs;
 mod metrics;
 mod nats;
+mod new_function;
 mod support;
 mod watch;

@@ -10,6 +10,7 @@ mod dev;
 mod graph;
 mod init;
 mod invoke;
+mod new;
 mod routes;
 mod run;
 mod serve;
@@ -44,6 +45,8 @@ pub(crate) enum Command {
     Run(run::RunCommand),
     /// Write a new project with a working example composition and functions
     Init(init::InitCommand),
+    /// Write a new function skeleton and add it to the composition
+    New(new::NewCommand),
     /// Check a project's composition and report every mistake with its line
     Check(check::CheckCommand),
     /// List the gateway's routes with the event names of each route and method
@@ -69,6 +72,7 @@ impl Command {
         match self {
             Self::Run(command) => command.run(),
             Self::Init(command) => command.run(),
+            Self::New(command) => command.run(),
             Self::Check(command) => command.run(),
             Self::Routes(command) => command.run(),
             Self::Serve(command) => command.run(),
