@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ayanami_bus::subject::{check_pattern, check_subject};
 use ayanami_bus::{Bus, BusError, Message, Sink, Subscription};
+use base64::Engine as _;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -122,20 +123,43 @@ fn servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
         .collect()
 }
 
-impl Bus for NatsBus {
-    async fn publish(&self, subject: String, value: Arc<Value>) -> Result<(), BusError> {
-        check_subject(&subject)?;
-        let payload = serde_json::to_vec(&*value).expect("a JSON value always serialises");
+impl NatsBus {
+    /// The JSON text of `value`, checked against the subject's rules and
+    /// the server's size limit.
+    fn payload(&self, subject: &str, value: &Value) -> Result<Vec<u8>, BusError> {
+        check_subject(subject)?;
+        let payload = serde_json::to_vec(value).expect("a JSON value always serialises");
         let limit = self.client.server_info().max_payload;
         if limit > 0 && payload.len() > limit {
             return Err(BusError::PayloadTooLarge {
-                subject,
+                subject: subject.to_owned(),
                 size: payload.len(),
                 limit,
             });
         }
+        Ok(payload)
+    }
+}
+
+impl Bus for NatsBus {
+    async fn publish(&self, subject: String, value: Arc<Value>) -> Result<(), BusError> {
+        let payload = self.payload(&subject, &value)?;
         self.client
             .publish(subject, payload.into())
+            .await
+            .map_err(|error| BusError::Transport(Box::new(error)))
+    }
+
+    async fn publish_request(
+        &self,
+        subject: String,
+        reply: String,
+        value: Arc<Value>,
+    ) -> Result<(), BusError> {
+        check_subject(&reply)?;
+        let payload = self.payload(&subject, &value)?;
+        self.client
+            .publish_with_reply(subject, reply, payload.into())
             .await
             .map_err(|error| BusError::Transport(Box::new(error)))
     }
@@ -173,19 +197,48 @@ impl Bus for NatsBus {
 /// Hands each NATS message to the sink as a JSON value.
 async fn forward(mut subscriber: async_nats::Subscriber, sink: Sink) {
     while let Some(message) = subscriber.next().await {
-        let value: Value = match serde_json::from_slice(&message.payload) {
-            Ok(value) => value,
-            Err(error) => {
-                tracing::warn!(subject = %message.subject, bytes = message.payload.len(), %error, "event that is not JSON dropped");
-                continue;
-            }
-        };
         let message = Message {
+            value: Arc::new(decode(&message.payload)),
             subject: message.subject.as_str().into(),
-            value: Arc::new(value),
+            reply: message.reply.map(|reply| reply.as_str().into()),
         };
         if !sink.deliver(message) {
             return;
         }
+    }
+}
+
+/// A payload as a JSON value. Ayanami's own events are always JSON; a
+/// message from elsewhere on a plain subject may not be: an empty one is
+/// `null`, other UTF-8 text a string, and other bytes `{"base64": ...}`,
+/// the gateway's encoding of bytes.
+fn decode(payload: &[u8]) -> Value {
+    if payload.is_empty() {
+        return Value::Null;
+    }
+    if let Ok(value) = serde_json::from_slice(payload) {
+        return value;
+    }
+    match std::str::from_utf8(payload) {
+        Ok(text) => Value::String(text.to_owned()),
+        Err(_) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+            serde_json::json!({ "base64": encoded })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::decode;
+
+    #[test]
+    fn payloads_that_are_not_json_become_text_or_bytes() {
+        assert_eq!(decode(b"{\"a\": [1]}"), json!({"a": [1]}));
+        assert_eq!(decode(b""), json!(null));
+        assert_eq!(decode(b"hello there"), json!("hello there"));
+        assert_eq!(decode(b"\xff\x00\x01"), json!({"base64": "/wAB"}));
     }
 }

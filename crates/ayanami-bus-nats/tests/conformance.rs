@@ -46,3 +46,9 @@ async fn large_payloads() {
     let server = NatsServer::start_with_config("max_payload: 65536");
     conformance::large_payloads(bus(&server).await, Some(65536)).await;
 }
+
+#[tokio::test]
+async fn requests() {
+    let server = NatsServer::start();
+    conformance::requests(bus(&server).await).await;
+}

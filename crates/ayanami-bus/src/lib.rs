@@ -31,6 +31,9 @@ pub struct Message {
     pub subject: Arc<str>,
     /// The event's value, shared between subscribers.
     pub value: Arc<Value>,
+    /// Where the publisher waits for an answer, when it sent a request
+    /// (NATS request-reply); `None` for a plain event.
+    pub reply: Option<Arc<str>>,
 }
 
 /// A message delivered to a [`Sink`], with the tag of the subscription that matched.
@@ -190,6 +193,15 @@ pub trait Bus: Clone + Send + Sync + 'static {
     fn publish(
         &self,
         subject: String,
+        value: Arc<Value>,
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Publishes `value` on `subject` as a request: subscribers see
+    /// `reply` in [`Message::reply`] and answer by publishing there.
+    fn publish_request(
+        &self,
+        subject: String,
+        reply: String,
         value: Arc<Value>,
     ) -> impl Future<Output = Result<(), BusError>> + Send;
 

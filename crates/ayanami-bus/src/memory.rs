@@ -105,7 +105,7 @@ impl MemoryBus {
         Self::default()
     }
 
-    fn deliver(&self, subject: &str, value: Arc<Value>) {
+    fn deliver(&self, subject: &str, reply: Option<Arc<str>>, value: Arc<Value>) {
         let tokens: Vec<&str> = subject.split('.').collect();
         let tree = self
             .inner
@@ -120,6 +120,7 @@ impl MemoryBus {
         let message = Message {
             subject: subject.into(),
             value,
+            reply,
         };
         let mut groups: Vec<(&str, Vec<&Entry>)> = Vec::new();
         for entry in matched {
@@ -149,7 +150,19 @@ impl MemoryBus {
 impl Bus for MemoryBus {
     async fn publish(&self, subject: String, value: Arc<Value>) -> Result<(), BusError> {
         check_subject(&subject)?;
-        self.deliver(&subject, value);
+        self.deliver(&subject, None, value);
+        Ok(())
+    }
+
+    async fn publish_request(
+        &self,
+        subject: String,
+        reply: String,
+        value: Arc<Value>,
+    ) -> Result<(), BusError> {
+        check_subject(&subject)?;
+        check_subject(&reply)?;
+        self.deliver(&subject, Some(reply.into()), value);
         Ok(())
     }
 

@@ -32,3 +32,8 @@ async fn queue_groups() {
 async fn large_payloads() {
     conformance::large_payloads(MemoryBus::new(), None).await;
 }
+
+#[tokio::test]
+async fn requests() {
+    conformance::requests(MemoryBus::new()).await;
+}

@@ -204,3 +204,50 @@ pub async fn large_payloads<B: Bus>(bus: B, limit: Option<usize>) {
         )
     );
 }
+
+/// A request carries its reply subject to the subscriber, which answers
+/// there; a plain event carries none.
+pub async fn requests<B: Bus>(bus: B) {
+    let mut probe = Probe::new(bus);
+    let _requests = probe.subscribe("orders.*", None, 0).await;
+    let _answers = probe.subscribe("_INBOX.answers", None, 1).await;
+    probe.bus.flush().await.unwrap();
+
+    probe
+        .bus
+        .publish_request(
+            "orders.created".to_owned(),
+            "_INBOX.answers".to_owned(),
+            Arc::new(json!({"order": 7})),
+        )
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(LIMIT, probe.rx.recv())
+        .await
+        .expect("the request arrives in time")
+        .expect("the channel stays open");
+    assert_eq!(delivery.tag, 0);
+    assert_eq!(&*delivery.message.subject, "orders.created");
+    assert_eq!(*delivery.message.value, json!({"order": 7}));
+    let reply = delivery
+        .message
+        .reply
+        .expect("a request has a reply subject");
+    assert_eq!(&*reply, "_INBOX.answers");
+    probe.publish(&reply, json!({"accepted": true})).await;
+    let got = probe.settle(1).await;
+    assert_eq!(
+        got,
+        [(1, "_INBOX.answers".to_owned(), json!({"accepted": true}))]
+    );
+
+    probe.publish("orders.paid", json!(1)).await;
+    let delivery = tokio::time::timeout(LIMIT, probe.rx.recv())
+        .await
+        .expect("the event arrives in time")
+        .expect("the channel stays open");
+    assert!(
+        delivery.message.reply.is_none(),
+        "a plain event has no reply subject"
+    );
+}

@@ -254,6 +254,16 @@ impl<B: Bus> Bus for CountingBus<B> {
         self.0.publish(subject, value)
     }
 
+    fn publish_request(
+        &self,
+        subject: String,
+        reply: String,
+        value: Arc<Value>,
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        ayanami_metrics::metrics().published();
+        self.0.publish_request(subject, reply, value)
+    }
+
     fn subscribe(
         &self,
         pattern: &str,

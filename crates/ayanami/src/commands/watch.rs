@@ -136,6 +136,7 @@ mod tests {
         let message = |subject: &str, value| Message {
             subject: subject.into(),
             value: Arc::new(value),
+            reply: None,
         };
         let input = message(&format!("{ID}.srvc.cmd.figlet.in.input"), json!("hi"));
         assert_eq!(
