@@ -279,8 +279,12 @@ fn check_trigger_event(
     let expected = match trigger {
         "request" => (Role::From, Direction::Out),
         "response" => (Role::To, Direction::In),
+        "schedule" | "subject" => {
+            check_named_trigger(composition, event, role, span, d);
+            return;
+        }
         _ => {
-            d.error(span, format!("unknown trigger `{trigger}` in `{event}`; the gateway's triggers are `request` and `response`"));
+            d.error(span, format!("unknown trigger `{trigger}` in `{event}`; the triggers are the gateway's `request` and `response`, `schedule` and `subject`"));
             return;
         }
     };
@@ -320,6 +324,45 @@ fn check_trigger_event(
         if let Some(var) = var.filter(|v| !RESPONSE_VARS.contains(v)) {
             d.error(span, format!("unknown response variable `{var}`; the gateway reads `code`, `content` and `header`"));
         }
+    }
+}
+
+/// A `trig.schedule.<name>.out` or `trig.subject.<name>.out` event: it
+/// starts flows, and its trigger is declared under `triggers`.
+fn check_named_trigger(
+    composition: &Composition,
+    event: &EventName,
+    role: Role,
+    span: Span,
+    d: &mut Decoder,
+) {
+    let kind = event.head()[0].as_str();
+    let shape = format!("`trig.{kind}.<name>.out`");
+    if role != Role::From || event.direction() != Direction::Out || event.head().len() != 2 {
+        d.error(
+            span,
+            format!("`{event}` cannot be used here: a flow starts `from` a {kind} trigger's {shape} event"),
+        );
+        return;
+    }
+    let name = event.head()[1].as_str();
+    let names: Vec<&str> = if kind == "schedule" {
+        let schedules = composition.triggers.schedules.iter();
+        schedules.map(|s| s.name.as_str()).collect()
+    } else {
+        let subjects = composition.triggers.subjects.iter();
+        subjects.map(|s| s.name.as_str()).collect()
+    };
+    if !names.contains(&name) {
+        let known = if names.is_empty() {
+            format!("there is none; declare it under `triggers.{kind}`")
+        } else {
+            format!("the {kind} triggers are {}", backticked(&names))
+        };
+        d.error(
+            span,
+            format!("unknown {kind} trigger `{name}` in `{event}`; {known}"),
+        );
     }
 }
 

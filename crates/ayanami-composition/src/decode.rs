@@ -14,6 +14,7 @@ use crate::yaml::{Node, Value};
 use crate::{Diagnostic, defaults};
 
 mod deploy;
+mod triggers;
 
 /// Collects diagnostics while the tree is turned into a model.
 pub(crate) struct Decoder {
@@ -148,6 +149,7 @@ impl Decoder {
             name: String::new(),
             dir,
             gateway: None,
+            triggers: crate::trigger::Triggers::default(),
             services: Vec::new(),
             flows: Vec::new(),
             deploy: Deploy::default(),
@@ -162,7 +164,7 @@ impl Decoder {
         let Some(fields) = self.fields(
             root,
             "the composition",
-            &["name", "gateway", "services", "flows", "deploy"],
+            &["name", "gateway", "triggers", "services", "flows", "deploy"],
         ) else {
             return composition;
         };
@@ -173,6 +175,9 @@ impl Decoder {
             None => self.error(root.span, "the composition needs a `name`"),
         }
         composition.gateway = fields.get("gateway").and_then(|node| self.gateway(node));
+        if let Some(node) = fields.get("triggers") {
+            composition.triggers = self.triggers(node);
+        }
         if let Some(node) = fields.get("services") {
             composition.services =
                 self.named_map(node, "`services`", "service", |d, name, _, node| {
@@ -184,6 +189,7 @@ impl Decoder {
                 d.flow(name, span, node)
             });
         }
+        self.reply_flows(&mut composition.triggers, &composition.flows);
         if let Some(node) = fields.get("deploy") {
             composition.deploy = self.deploy(node, &composition);
         }

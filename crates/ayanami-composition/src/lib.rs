@@ -14,6 +14,7 @@ mod decode;
 mod edit;
 mod lint;
 mod model;
+mod trigger;
 mod yaml;
 
 use std::fmt;
@@ -26,6 +27,7 @@ pub use model::{
     ANY_METHOD, Autoscale, ComponentName, Composition, Cors, Deploy, Flow, Function, FunctionKind,
     Gateway, METHODS, Piece, Route, Scale, Service, Span, Wiring, WiringSpans, Word,
 };
+pub use trigger::{Schedule, SubjectTrigger, Triggers};
 
 /// The file name of a composition inside a project folder.
 pub const FILE_NAME: &str = "ayanami.yaml";

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ayanami_event::{Direction, EventName, RouteSegment};
 use serde_json::Value;
 
+use crate::trigger::Triggers;
+
 /// A line and column (both from 1) in the composition file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -25,6 +27,8 @@ pub struct Composition {
     pub dir: PathBuf,
     /// The HTTP trigger, if the application has one.
     pub gateway: Option<Gateway>,
+    /// The schedules and NATS subjects that start flows.
+    pub triggers: Triggers,
     /// The services, in file order.
     pub services: Vec<Service>,
     /// The flows, in file order.

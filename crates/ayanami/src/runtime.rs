@@ -23,19 +23,38 @@ pub(crate) enum Component {
     Flow(String),
     /// One service, by name.
     Service(String),
+    /// Every schedule trigger. Each replica fires every schedule, so this
+    /// one runs once.
+    Schedules,
+    /// Every NATS subject trigger; replicas share the messages.
+    Subjects,
 }
 
 impl Component {
     /// Every component of `composition`: services and flows first, so that
-    /// they listen before the gateway takes requests.
+    /// they listen before a trigger starts them.
     pub(crate) fn all(composition: &Composition) -> Vec<Self> {
         let services = composition
             .services
             .iter()
             .map(|s| Self::Service(s.name.clone()));
         let flows = composition.flows.iter().map(|f| Self::Flow(f.name.clone()));
+        let triggers = &composition.triggers;
+        let subjects = (!triggers.subjects.is_empty()).then_some(Self::Subjects);
+        let schedules = (!triggers.schedules.is_empty()).then_some(Self::Schedules);
         let gateway = composition.gateway.as_ref().map(|_| Self::Gateway);
-        services.chain(flows).chain(gateway).collect()
+        services
+            .chain(flows)
+            .chain(subjects)
+            .chain(schedules)
+            .chain(gateway)
+            .collect()
+    }
+
+    /// Whether the component starts flows by itself, rather than being
+    /// called by them.
+    pub(crate) fn is_trigger(&self) -> bool {
+        matches!(self, Self::Gateway | Self::Schedules | Self::Subjects)
     }
 
     /// `gateway`, `flow banner`, `service cmd`: the arguments of `ayanami serve`.
@@ -44,6 +63,8 @@ impl Component {
             Self::Gateway => vec!["gateway"],
             Self::Flow(name) => vec!["flow", name],
             Self::Service(name) => vec!["service", name],
+            Self::Schedules => vec!["schedules"],
+            Self::Subjects => vec!["subjects"],
         }
     }
 
@@ -64,6 +85,12 @@ impl Component {
         match self {
             Self::Gateway if composition.gateway.is_none() => {
                 bail!("the composition has no `gateway`")
+            }
+            Self::Schedules if composition.triggers.schedules.is_empty() => {
+                bail!("the composition has no `triggers.schedule`")
+            }
+            Self::Subjects if composition.triggers.subjects.is_empty() => {
+                bail!("the composition has no `triggers.subject`")
             }
             Self::Flow(name) if composition.flow(name).is_none() => {
                 let known = names(composition.flows.iter().map(|f| f.name.as_str()).collect());
@@ -114,6 +141,7 @@ pub(crate) struct Addresses {
 pub(crate) struct Running {
     _services: Vec<ayanami_function::ServiceHandle>,
     _flows: Vec<ayanami_flow::FlowHandle>,
+    _triggers: Vec<ayanami_trigger::TriggerHandle>,
     gateway: Option<(axum::Router, ayanami_gateway::GatewayHandle)>,
 }
 
@@ -128,6 +156,7 @@ pub(crate) async fn start<B: Bus>(
     let mut running = Running {
         _services: Vec::new(),
         _flows: Vec::new(),
+        _triggers: Vec::new(),
         gateway: None,
     };
     for component in components {
@@ -148,11 +177,22 @@ pub(crate) async fn start<B: Bus>(
             Component::Gateway => {
                 running.gateway = Some(ayanami_gateway::router(bus.clone(), composition).await?);
             }
+            Component::Subjects => {
+                let subjects = ayanami_trigger::subject::serve(bus.clone(), composition).await?;
+                running._triggers.push(subjects);
+            }
+            Component::Schedules => {
+                // Fired only once the bus has every other subscription.
+            }
         }
     }
     bus.flush()
         .await
         .context("the bus did not confirm the subscriptions")?;
+    if components.contains(&Component::Schedules) {
+        let schedules = ayanami_trigger::schedule::serve(bus.clone(), composition);
+        running._triggers.push(schedules);
+    }
     Ok(running)
 }
 

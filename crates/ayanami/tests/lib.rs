@@ -14,4 +14,5 @@ mod metrics;
 mod nats;
 mod new_function;
 mod support;
+mod triggers;
 mod watch;

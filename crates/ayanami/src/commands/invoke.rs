@@ -58,10 +58,8 @@ impl InvokeCommand {
                 None => {
                     let bus = MemoryBus::new();
                     let components = Component::all(&composition);
-                    let components: Vec<_> = components
-                        .into_iter()
-                        .filter(|c| *c != Component::Gateway)
-                        .collect();
+                    let components: Vec<_> =
+                        components.into_iter().filter(|c| !c.is_trigger()).collect();
                     let _running = start(&bus, &composition, &components).await?;
                     invoke(&bus, &composition, &self.flow, inputs).await
                 }

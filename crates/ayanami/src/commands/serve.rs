@@ -18,6 +18,10 @@ enum Kind {
     Flow,
     /// One service
     Service,
+    /// Every schedule trigger (run one replica: each fires every schedule)
+    Schedules,
+    /// Every NATS subject trigger
+    Subjects,
 }
 
 /// Runs one component of the project against a NATS server.
@@ -62,7 +66,12 @@ impl ServeCommand {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         let component = match (self.kind, self.name) {
             (Kind::Gateway, None) => Component::Gateway,
-            (Kind::Gateway, Some(name)) => bail!("`serve gateway` takes no name, but got `{name}`"),
+            (Kind::Schedules, None) => Component::Schedules,
+            (Kind::Subjects, None) => Component::Subjects,
+            (Kind::Gateway | Kind::Schedules | Kind::Subjects, Some(name)) => {
+                let kind = format!("{:?}", self.kind).to_ascii_lowercase();
+                bail!("`serve {kind}` takes no name, but got `{name}`")
+            }
             (Kind::Flow, Some(name)) => Component::Flow(name),
             (Kind::Service, Some(name)) => Component::Service(name),
             (Kind::Flow | Kind::Service, None) => {

@@ -94,13 +94,12 @@ impl UpCommand {
             Some(bus) => crate::commands::watch::trace(bus, true).await?,
             None => None,
         };
-        let (gateway, others): (Vec<_>, Vec<_>) =
-            components.iter().partition(|c| **c == Component::Gateway);
+        let (triggers, others): (Vec<_>, Vec<_>) = components.iter().partition(|c| c.is_trigger());
         for (index, component) in others.iter().enumerate() {
             let admin = self.admin(index);
             processes.push(self.spawn(component, &url, admin, width, &ready_tx)?);
         }
-        // The gateway starts last, once every flow and service listens.
+        // The triggers start last, once every flow and service listens.
         let mut waiting = others.len();
         let started = tokio::time::Instant::now();
         while waiting > 0 {
@@ -113,13 +112,14 @@ impl UpCommand {
             };
             waiting -= 1;
         }
-        for component in &gateway {
-            let admin = self.admin(others.len());
+        for (index, component) in triggers.iter().enumerate() {
+            let admin = self.admin(others.len() + index);
             processes.push(self.spawn(component, &url, admin, width, &ready_tx)?);
             let ready = tokio::time::timeout(READY_WAIT, ready_rx.recv()).await;
             if !matches!(ready, Ok(Some(_))) {
                 stop(processes).await;
-                bail!("the gateway was not ready within {READY_WAIT:?}; see its output above");
+                let label = component.label();
+                bail!("`{label}` was not ready within {READY_WAIT:?}; see its output above");
             }
         }
         println!(
