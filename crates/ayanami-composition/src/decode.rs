@@ -1070,8 +1070,10 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Option<Duration> {
+/// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds; `None`
+/// for anything else, and for zero.
+#[must_use]
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());

@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::RESPONSE_VARS;
+pub use decode::parse_duration;
 pub use edit::{AddError, add_function};
 pub use lint::warnings;
 pub use model::{

@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ayanami_bus::{Bus, BusError, Delivery, Sink, Subscription};
@@ -29,7 +30,25 @@ pub const MAX_INSTANCES: usize = 65536;
 #[derive(Debug)]
 pub struct FlowHandle {
     task: JoinHandle<()>,
-    _subscriptions: Vec<Subscription>,
+    /// Subscriptions whose events only ever start instances.
+    starting: Vec<Subscription>,
+    _continuing: Vec<Subscription>,
+    draining: Arc<AtomicBool>,
+    live: Arc<AtomicUsize>,
+}
+
+impl FlowHandle {
+    /// Stops starting instances, so that replicas start them, and waits
+    /// until the instances in flight have ended or `deadline` passes.
+    /// Returns how many were still in flight at the deadline.
+    pub async fn drain(&mut self, deadline: tokio::time::Instant) -> usize {
+        self.starting.clear();
+        self.draining.store(true, Ordering::Release);
+        while self.live.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.live.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for FlowHandle {
@@ -45,19 +64,25 @@ impl Drop for FlowHandle {
 /// A [`BusError`] when a subscription is refused.
 pub async fn serve<B: Bus>(bus: B, plan: Plan) -> Result<FlowHandle, BusError> {
     let (tx, rx) = mpsc::channel(BUFFER);
-    let mut subscriptions = Vec::with_capacity(plan.subscriptions.len());
+    let (mut starting, mut continuing) = (Vec::new(), Vec::new());
     for (tag, subscribe) in plan.subscriptions.iter().enumerate() {
         // Flow replicas share the instances they start; replies carry the
         // ID, so only the owner acts on them.
-        subscriptions.push(
-            bus.subscribe(
+        let subscription = bus
+            .subscribe(
                 &subscribe.pattern,
                 Some(&plan.name),
                 Sink::new(tx.clone(), tag),
             )
-            .await?,
-        );
+            .await?;
+        if subscribe.only_starts(&plan) {
+            starting.push(subscription);
+        } else {
+            continuing.push(subscription);
+        }
     }
+    let draining = Arc::new(AtomicBool::new(false));
+    let live = Arc::new(AtomicUsize::new(0));
     let span = tracing::info_span!("ayanami.flow", flow = %plan.name);
     let engine = Engine {
         bus,
@@ -65,11 +90,16 @@ pub async fn serve<B: Bus>(bus: B, plan: Plan) -> Result<FlowHandle, BusError> {
         plan: Arc::new(plan),
         instances: HashMap::new(),
         deadlines: BinaryHeap::new(),
+        draining: draining.clone(),
+        live: live.clone(),
     };
     let task = tokio::spawn(engine.run(rx).instrument(span));
     Ok(FlowHandle {
         task,
-        _subscriptions: subscriptions,
+        starting,
+        _continuing: continuing,
+        draining,
+        live,
     })
 }
 
@@ -104,6 +134,10 @@ struct Engine<B> {
     plan: Arc<Plan>,
     instances: HashMap<u128, Instance>,
     deadlines: BinaryHeap<Reverse<(Instant, u128)>>,
+    /// Set when the flow stops starting instances.
+    draining: Arc<AtomicBool>,
+    /// How many instances are in flight, for whoever waits for them to end.
+    live: Arc<AtomicUsize>,
 }
 
 impl<B: Bus> Engine<B> {
@@ -123,6 +157,7 @@ impl<B: Bus> Engine<B> {
                 },
                 () = sleep => self.expire().await,
             }
+            self.live.store(self.instances.len(), Ordering::Release);
         }
     }
 
@@ -146,7 +181,9 @@ impl<B: Bus> Engine<B> {
             if !starts {
                 return;
             }
-            if self.instances.len() >= self.plan.max_instances {
+            if self.instances.len() >= self.plan.max_instances
+                || self.draining.load(Ordering::Acquire)
+            {
                 self.refuse(token).await;
                 return;
             }
@@ -228,14 +265,19 @@ impl<B: Bus> Engine<B> {
         self.compact();
     }
 
-    /// Answers an event that would start an instance with an `overloaded` error.
+    /// Answers an event that would start an instance with an `overloaded`
+    /// error: the flow is full, or stopping.
     async fn refuse(&self, token: &str) {
         self.metrics.refused();
-        tracing::debug!(id = token, "flow instance refused: too many in flight");
-        let message = format!(
-            "flow `{}` has {} instances in flight and takes no more for now",
-            self.plan.name, self.plan.max_instances
-        );
+        tracing::debug!(id = token, "flow instance refused");
+        let message = if self.draining.load(Ordering::Acquire) {
+            format!("flow `{}` is stopping and takes no more", self.plan.name)
+        } else {
+            format!(
+                "flow `{}` has {} instances in flight and takes no more for now",
+                self.plan.name, self.plan.max_instances
+            )
+        };
         let error = json!({"message": message, "flow": self.plan.name, "kind": "overloaded"});
         let event = EventName::flow(&self.plan.name, Direction::Err, None);
         self.publish(event.subject(token), Arc::new(error)).await;

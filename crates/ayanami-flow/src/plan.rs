@@ -30,6 +30,18 @@ pub(crate) struct Subscribe {
     pub(crate) actions: Vec<Action>,
 }
 
+impl Subscribe {
+    /// Whether every delivery on this subscription sets a flow input, so
+    /// that it only ever starts instances (or feeds inputs of new ones).
+    pub(crate) fn only_starts(&self, plan: &Plan) -> bool {
+        !self.actions.is_empty()
+            && self.actions.iter().all(|action| match action {
+                Action::Set { var, .. } => plan.is_input[*var],
+                _ => false,
+            })
+    }
+}
+
 /// Where a set variable goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {

@@ -24,10 +24,34 @@ const BUFFER: usize = 8192;
 const MAX_GATHERING: usize = 65536;
 
 /// A running service; dropping it stops taking calls.
-#[derive(Debug)]
 pub struct ServiceHandle {
     task: JoinHandle<()>,
-    _subscriptions: Vec<Subscription>,
+    subscriptions: Vec<Subscription>,
+    runner: Arc<Runner>,
+}
+
+impl std::fmt::Debug for ServiceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceHandle")
+            .field("in_flight", &self.runner.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceHandle {
+    /// Stops taking calls, so that replicas get them, and waits until
+    /// the calls taken have ended or `deadline` passes. Returns how many
+    /// calls were still running at the deadline.
+    pub async fn drain(&mut self, deadline: tokio::time::Instant) -> usize {
+        self.subscriptions.clear();
+        // With the subscriptions gone the dispatcher's channel closes, and
+        // the task ends once it has started every call already delivered.
+        let _ = tokio::time::timeout_at(deadline, &mut self.task).await;
+        while self.runner.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.runner.in_flight()
+    }
 }
 
 impl Drop for ServiceHandle {
@@ -79,9 +103,10 @@ pub async fn serve<B: Bus>(
                 .await?,
         );
     }
+    let runner = Arc::new(Runner::new(&composition, service));
     let dispatcher = Dispatcher {
         bus,
-        runner: Arc::new(Runner::new(&composition, service)),
+        runner: runner.clone(),
         composition,
         service: index,
         gathering: HashMap::new(),
@@ -90,7 +115,8 @@ pub async fn serve<B: Bus>(
     let task = tokio::spawn(dispatcher.run(rx).instrument(span));
     Ok(ServiceHandle {
         task,
-        _subscriptions: subscriptions,
+        subscriptions,
+        runner,
     })
 }
 

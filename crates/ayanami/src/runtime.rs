@@ -119,6 +119,17 @@ pub(crate) struct Limits {
     /// `Retry-After` [default: the composition's `max_in_flight`, else 4096]
     #[arg(long, env = "AYANAMI_MAX_IN_FLIGHT", value_name = "N")]
     max_in_flight: Option<std::num::NonZeroUsize>,
+
+    /// How long work in flight may take to finish after SIGTERM or Ctrl-C,
+    /// such as `30s` [default: 10s]
+    #[arg(long, env = "AYANAMI_GRACE", value_name = "DURATION", value_parser = duration)]
+    grace: Option<Duration>,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    ayanami_composition::parse_duration(text).ok_or_else(|| {
+        format!("`{text}` is not a duration above zero, such as `500ms`, `30s` or `2m`")
+    })
 }
 
 impl Limits {
@@ -128,21 +139,57 @@ impl Limits {
             gateway.max_in_flight = max.get();
         }
     }
+
+    /// The grace period after a stop signal.
+    pub(crate) fn grace(&self) -> Duration {
+        self.grace.unwrap_or(GRACE)
+    }
+
+    /// The same limits as arguments of `ayanami serve`.
+    pub(crate) fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(max) = self.max_in_flight {
+            args.extend(["--max-in-flight".to_owned(), max.to_string()]);
+        }
+        if let Some(grace) = self.grace {
+            args.extend(["--grace".to_owned(), format!("{}ms", grace.as_millis())]);
+        }
+        args
+    }
 }
 
-/// Where the gateway (if any) listens, and the admin address.
+/// Where the gateway (if any) listens, the admin address, and how long
+/// work may take to finish at a stop.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Addresses {
     pub(crate) gateway: SocketAddr,
     pub(crate) admin: Option<SocketAddr>,
+    pub(crate) grace: Duration,
 }
 
 /// Components started on a bus; dropping it stops them.
 pub(crate) struct Running {
-    _services: Vec<ayanami_function::ServiceHandle>,
-    _flows: Vec<ayanami_flow::FlowHandle>,
+    services: Vec<ayanami_function::ServiceHandle>,
+    flows: Vec<ayanami_flow::FlowHandle>,
     _triggers: Vec<ayanami_trigger::TriggerHandle>,
     gateway: Option<(axum::Router, ayanami_gateway::GatewayHandle)>,
+}
+
+impl Running {
+    /// Lets flows, then services, finish what they took, until `deadline`.
+    async fn drain(&mut self, deadline: tokio::time::Instant) {
+        let mut instances = 0;
+        for flow in &mut self.flows {
+            instances += flow.drain(deadline).await;
+        }
+        let mut calls = 0;
+        for service in &mut self.services {
+            calls += service.drain(deadline).await;
+        }
+        if instances + calls > 0 {
+            tracing::warn!(instances, calls, "grace period over; stopping what is left");
+        }
+    }
 }
 
 /// Starts `components` of `composition` on `bus` and waits until the bus
@@ -154,8 +201,8 @@ pub(crate) async fn start<B: Bus>(
 ) -> anyhow::Result<Running> {
     let shared = Arc::new(composition.clone());
     let mut running = Running {
-        _services: Vec::new(),
-        _flows: Vec::new(),
+        services: Vec::new(),
+        flows: Vec::new(),
         _triggers: Vec::new(),
         gateway: None,
     };
@@ -163,7 +210,7 @@ pub(crate) async fn start<B: Bus>(
         match component {
             Component::Service(name) => {
                 let service = ayanami_function::serve(bus.clone(), shared.clone(), name).await?;
-                running._services.push(service);
+                running.services.push(service);
             }
             Component::Flow(name) => {
                 let flow = composition
@@ -171,7 +218,7 @@ pub(crate) async fn start<B: Bus>(
                     .context("the component was checked")?;
                 let plan = Plan::new(composition, flow);
                 running
-                    ._flows
+                    .flows
                     .push(ayanami_flow::serve(bus.clone(), plan).await?);
             }
             Component::Gateway => {
@@ -220,10 +267,13 @@ pub(crate) async fn serve<B: Bus>(
         .map(Component::label)
         .collect::<Vec<_>>()
         .join(",");
+    let grace = addresses.grace;
     let Some((router, _listener_task)) = gateway else {
         tracing::info!(project = %composition.name, components = %labels, "subscribed");
         announce_ready(&labels);
         shutdown_signal().await;
+        running.drain(tokio::time::Instant::now() + grace).await;
+        tracing::info!("stopped");
         return Ok(());
     };
     let listener = bind(addresses.gateway, "--port").await?;
@@ -231,15 +281,26 @@ pub(crate) async fn serve<B: Bus>(
     tracing::info!(project = %composition.name, %addr, components = %labels, "gateway listening");
     announce_ready(&format!("{labels} on http://{addr}"));
 
-    // Requests in flight get the grace period to finish; a client that
-    // never finishes its request must not keep the process alive.
-    crate::listen::serve(listener, router, shutdown_signal(), GRACE).await;
+    // The listener closes first; requests in flight, then the flows and
+    // services behind them, share one grace period from the signal on. A
+    // client that never finishes its request must not keep the process alive.
+    let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel();
+    let stop = async move {
+        shutdown_signal().await;
+        let _ = deadline_tx.send(tokio::time::Instant::now() + grace);
+    };
+    crate::listen::serve(listener, router, stop, grace).await;
+    let deadline = deadline_rx
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now());
+    running.drain(deadline).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// How long requests in flight may take to finish after a stop signal.
-const GRACE: Duration = Duration::from_secs(10);
+/// How long work in flight may take to finish after a stop signal, unless
+/// `--grace` says otherwise.
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 /// Tells whoever started this process (such as `ayanami up`) that the
 /// component is subscribed and serving, whatever the log level.

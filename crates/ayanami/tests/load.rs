@@ -1,9 +1,11 @@
 //! Holding under load: the in-flight limit, graceful shutdown with slow
 //! requests in flight, and memory under a stalled function.
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
-use crate::support::{Ayanami, Response, TempDir, request};
+use crate::support::{Ayanami, Process, Response, TempDir, ayanami, request};
 
 /// A route whose answer comes from a worker that takes `DELAY` seconds per
 /// call, many calls at once, and says on stderr when each call starts.
@@ -88,4 +90,141 @@ fn requests_beyond_max_in_flight_get_503_with_retry_after_and_the_rest_are_answe
     }
     assert_eq!(ayanami.get("/slow/again").text(), "slow again");
     assert!(ayanami.log().contains("status=503"), "{}", ayanami.log());
+}
+
+/// Waits until the worker has said `count` times that a call started.
+fn wait_for_calls(log: impl Fn() -> String, count: usize) {
+    let started = Instant::now();
+    loop {
+        let seen = log().matches("slow call started").count();
+        if seen >= count {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {seen} of {count} calls started:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until connecting to `addr` is refused: the listener is closed.
+fn wait_until_refused(addr: SocketAddr) -> Duration {
+    let started = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the gateway still accepts connections after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    started.elapsed()
+}
+
+/// Asserts that request `n` got `200 slow n`, and counts the served ones.
+fn count_served(answers: Vec<std::thread::JoinHandle<Response>>) -> usize {
+    let total = answers.len();
+    let mut served = 0;
+    for (n, answer) in answers.into_iter().enumerate() {
+        let response = answer.join().expect("every request gets an answer");
+        if (response.status, response.text()) == (200, format!("slow {n}")) {
+            served += 1;
+        } else {
+            eprintln!("request {n} got {} {}", response.status, response.text());
+        }
+    }
+    println!(
+        "{served} of {total} requests in flight at SIGTERM served, {} lost",
+        total - served
+    );
+    served
+}
+
+const IN_FLIGHT: usize = 200;
+
+#[test]
+fn sigterm_lets_200_slow_requests_in_flight_finish_then_exits_0() {
+    let project = slow_project(1000, "3");
+    let mut ayanami = Ayanami::run_with(project.path(), &["--grace", "20s"], &[]);
+    let answers = fire(ayanami.addr, IN_FLIGHT);
+    wait_for_calls(|| ayanami.log(), IN_FLIGHT);
+
+    let stopped = Instant::now();
+    ayanami.process.signal(15);
+    let refused_after = wait_until_refused(ayanami.addr);
+    assert_eq!(count_served(answers), IN_FLIGHT);
+    assert_eq!(ayanami.process.wait_exit(Duration::from_secs(20)), Some(0));
+    println!(
+        "listener closed {refused_after:?} after SIGTERM; exited after {:?}",
+        stopped.elapsed()
+    );
+}
+
+#[test]
+fn up_forwards_sigterm_and_200_slow_requests_over_nats_finish_before_everything_exits_0() {
+    let project = slow_project(1000, "3");
+    let mut command = ayanami(&["up", "--port", "0", "--grace", "20s"]);
+    command.arg(project.path());
+    let (mut up, line) = Process::start(command, "component ready: gateway on http://");
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    up.wait_for("all 3 components ready", Duration::from_secs(30));
+
+    let answers = fire(addr, IN_FLIGHT);
+    wait_for_calls(|| up.log(), IN_FLIGHT);
+    up.signal(15);
+    wait_until_refused(addr);
+    assert_eq!(count_served(answers), IN_FLIGHT);
+    assert_eq!(up.wait_exit(Duration::from_secs(40)), Some(0));
+    let log = up.log();
+    assert!(!log.contains("grace period over"), "{log}");
+}
+
+#[test]
+fn a_grace_period_shorter_than_the_work_cuts_it_off_at_the_grace() {
+    let project = slow_project(100, "5");
+    let env = [("AYANAMI_GRACE", "1s")];
+    let mut ayanami = Ayanami::run_with(project.path(), &[], &env);
+    let addr = ayanami.addr;
+    let answers: Vec<_> = (0..3)
+        .map(|n| std::thread::spawn(move || raw_get(addr, &format!("/slow/{n}"))))
+        .collect();
+    wait_for_calls(|| ayanami.log(), 3);
+
+    let stopped = Instant::now();
+    ayanami.process.signal(15);
+    assert_eq!(ayanami.process.wait_exit(Duration::from_secs(4)), Some(0));
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    for answer in answers {
+        let raw = answer.join().unwrap();
+        assert!(raw.is_empty(), "cut off without an answer, got {raw}");
+    }
+    assert!(
+        ayanami.log().contains("grace period over"),
+        "{}",
+        ayanami.log()
+    );
+}
+
+/// What a server sends back to `GET path` before closing, as text.
+fn raw_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw).into_owned()
 }

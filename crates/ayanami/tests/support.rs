@@ -108,11 +108,21 @@ impl Process {
 
     /// Sends `signal` and waits up to `limit` for the process to exit.
     pub(crate) fn signal_and_wait(&mut self, signal: i32, limit: Duration) -> Option<i32> {
+        self.signal(signal);
+        self.wait_exit(limit)
+    }
+
+    /// Sends `signal` to the process.
+    pub(crate) fn signal(&self, signal: i32) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
             .args([format!("-{signal}"), pid])
             .status();
         assert!(status.is_ok_and(|s| s.success()));
+    }
+
+    /// Waits up to `limit` for the process to exit, and gives its exit code.
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -168,7 +178,7 @@ pub(crate) fn ayanami(args: &[&str]) -> Command {
 
 /// `ayanami run` as a child process, with the gateway's address.
 pub(crate) struct Ayanami {
-    process: Process,
+    pub(crate) process: Process,
     pub(crate) addr: SocketAddr,
 }
 

@@ -55,6 +55,7 @@ impl RunCommand {
         let addresses = Addresses {
             gateway: SocketAddr::new(self.host, port),
             admin: self.admin,
+            grace: self.limits.grace(),
         };
         let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
         tokio.block_on(async {

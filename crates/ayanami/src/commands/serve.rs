@@ -88,6 +88,7 @@ impl ServeCommand {
         let addresses = Addresses {
             gateway: SocketAddr::new(self.host, port),
             admin: self.admin,
+            grace: self.limits.grace(),
         };
         let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
         tokio.block_on(async {

@@ -15,10 +15,11 @@ use tokio::sync::mpsc;
 
 use ayanami_bus_nats::NatsBus;
 
-use crate::runtime::{CONNECT_WAIT, Component, shutdown_signal};
+use crate::runtime::{CONNECT_WAIT, Component, Limits, shutdown_signal};
 
-/// How long components get to finish their work after SIGTERM.
-const GRACE: Duration = Duration::from_secs(10);
+/// How long past its grace period a component may take to exit before it
+/// is killed.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
 /// How long a component may take to say it is ready.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
@@ -51,6 +52,9 @@ pub(crate) struct UpCommand {
     /// Log every event passing over NATS, as `ayanami watch` prints it
     #[arg(long)]
     trace: bool,
+
+    #[command(flatten)]
+    limits: Limits,
 }
 
 /// A child process and the name its lines are prefixed with.
@@ -105,7 +109,7 @@ impl UpCommand {
         while waiting > 0 {
             let Ok(Some(_)) = tokio::time::timeout_at(started + READY_WAIT, ready_rx.recv()).await
             else {
-                stop(processes).await;
+                stop(processes, self.stop_wait()).await;
                 bail!(
                     "not every component was ready within {READY_WAIT:?}; see their output above"
                 );
@@ -117,7 +121,7 @@ impl UpCommand {
             processes.push(self.spawn(component, &url, admin, width, &ready_tx)?);
             let ready = tokio::time::timeout(READY_WAIT, ready_rx.recv()).await;
             if !matches!(ready, Ok(Some(_))) {
-                stop(processes).await;
+                stop(processes, self.stop_wait()).await;
                 let label = component.label();
                 bail!("`{label}` was not ready within {READY_WAIT:?}; see its output above");
             }
@@ -135,8 +139,13 @@ impl UpCommand {
                 ExitCode::FAILURE
             }
         };
-        stop(processes).await;
+        stop(processes, self.stop_wait()).await;
         Ok(code)
+    }
+
+    /// How long the components may take to stop after SIGTERM.
+    fn stop_wait(&self) -> Duration {
+        self.limits.grace() + EXIT_WAIT
     }
 
     /// The admin address of the component started `index`th, if any.
@@ -166,7 +175,8 @@ impl UpCommand {
             .args(component.args())
             .arg("--dir")
             .arg(&self.dir)
-            .args(["--nats", nats]);
+            .args(["--nats", nats])
+            .args(self.limits.args());
         if let Some(admin) = admin {
             command.args(["--admin", &admin.to_string()]);
         }
@@ -202,7 +212,7 @@ async fn start_nats(width: usize) -> anyhow::Result<(String, Process)> {
         .is_err()
     {
         if started.elapsed() > Duration::from_secs(10) {
-            stop(vec![process]).await;
+            stop(vec![process], EXIT_WAIT).await;
             bail!("nats-server did not listen on port {port} within 10 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -267,11 +277,12 @@ async fn first_exit(processes: &mut [Process]) -> String {
     }
 }
 
-/// Stops the processes in reverse start order, one at a time: SIGTERM,
-/// then SIGKILL to whatever is left when the grace period ends. Every one
-/// is reaped.
-async fn stop(mut processes: Vec<Process>) {
-    let deadline = tokio::time::Instant::now() + GRACE;
+/// Stops the processes in reverse start order, one at a time, so that the
+/// gateway finishes its requests while the flows and services behind it
+/// still run: SIGTERM, then SIGKILL to whatever is left after `wait`.
+/// Every one is reaped.
+async fn stop(mut processes: Vec<Process>, wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
     while let Some(mut process) = processes.pop() {
         if let Some(pid) = process.child.id().and_then(|id| i32::try_from(id).ok()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
