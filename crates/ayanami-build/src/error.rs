@@ -41,6 +41,15 @@ pub enum BuildError {
         /// The name it turns into.
         resource: String,
     },
+    /// A size for the deployable's own NATS, when the composition uses one
+    /// run elsewhere.
+    #[error(
+        "`--nats-nodes` sizes the NATS the deployable runs, but the composition's `deploy.nats` uses `{url}`; drop one of them"
+    )]
+    NatsNodes {
+        /// The composition's `deploy.nats`.
+        url: String,
+    },
     /// An image registry or tag that Docker would refuse.
     #[error("{what} `{value}` is not valid: {rule}")]
     Image {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ayanami_composition::Composition;
+use ayanami_composition::{Composition, Deploy};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{Environment, UndefinedBehavior};
@@ -50,6 +50,9 @@ pub struct Options {
     pub registry: Option<String>,
     /// The image tag; overrides `deploy.tag`, else `latest`.
     pub tag: Option<String>,
+    /// How many nodes the deployable's NATS has; overrides `deploy.nats_nodes`,
+    /// else one.
+    pub nats_nodes: Option<u32>,
 }
 
 /// Everything a template may read.
@@ -64,6 +67,8 @@ struct Context<'a> {
     nats_url: &'a str,
     compose_nats_url: &'a str,
     external_nats: bool,
+    nats_nodes: u32,
+    nats_routes: String,
     nats_image: &'a str,
     nats_labels: Vec<(String, String)>,
     ingress: Option<&'a str>,
@@ -96,7 +101,8 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
     };
     let components = component::components(composition, &naming)?;
 
-    let own_nats = format!("nats://{project}-nats:4222");
+    let nats_nodes = nats_nodes(deploy, options)?;
+    let own_nats = own_nats_urls(&project, nats_nodes);
     let mut context = Context {
         project: &project,
         components: &components,
@@ -107,6 +113,8 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
         nats_url: deploy.nats.as_deref().unwrap_or(&own_nats),
         compose_nats_url: deploy.nats.as_deref().unwrap_or("nats://nats:4222"),
         external_nats: deploy.nats.is_some(),
+        nats_nodes,
+        nats_routes: node_urls(&project, nats_nodes, 6222),
         nats_image: NATS_IMAGE,
         nats_labels: nats_labels(&project),
         ingress: deploy.ingress.as_deref(),
@@ -124,6 +132,35 @@ pub fn render(composition: &Composition, options: &Options) -> Result<Deployable
     }
     context.component = None;
     output.shared(context)
+}
+
+/// The size of the NATS the deployable runs, from the flag or the composition.
+fn nats_nodes(deploy: &Deploy, options: &Options) -> Result<u32, BuildError> {
+    let Some(nodes) = options.nats_nodes else {
+        return Ok(deploy.nats_nodes.unwrap_or(1));
+    };
+    if let Some(url) = &deploy.nats {
+        return Err(BuildError::NatsNodes { url: url.clone() });
+    }
+    Ok(nodes)
+}
+
+/// Where components find the deployable's own NATS: its Service for one
+/// server; every node of a cluster by its stable name, so that a component
+/// fails over from one node to the next.
+fn own_nats_urls(project: &str, nodes: u32) -> String {
+    if nodes == 1 {
+        return format!("nats://{project}-nats:4222");
+    }
+    node_urls(project, nodes, 4222)
+}
+
+/// The URL of every node of the NATS StatefulSet on `port`, comma-separated.
+fn node_urls(project: &str, nodes: u32, port: u16) -> String {
+    let urls: Vec<String> = (0..nodes)
+        .map(|n| format!("nats://{project}-nats-{n}.{project}-nats-headless:{port}"))
+        .collect();
+    urls.join(",")
 }
 
 fn nats_labels(project: &str) -> Vec<(String, String)> {

@@ -49,6 +49,8 @@ pub mod defaults {
     pub const MAX_IN_FLIGHT: usize = 4096;
     /// How long a browser may keep a CORS preflight answer.
     pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+    /// The most nodes of the NATS cluster a deployable runs.
+    pub const MAX_NATS_NODES: u32 = 9;
 }
 
 /// One mistake in a composition and where it is.

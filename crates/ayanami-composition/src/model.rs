@@ -281,6 +281,9 @@ pub struct Deploy {
     pub tag: Option<String>,
     /// A NATS server run elsewhere; without it the deployable runs its own.
     pub nats: Option<String>,
+    /// How many nodes the deployable's own NATS has: one server, or a
+    /// cluster. Unset means one.
+    pub nats_nodes: Option<u32>,
     /// The host name of the gateway's Ingress; without it there is none.
     pub ingress: Option<String>,
     /// Replicas and autoscaling per component, by [`ComponentName`].

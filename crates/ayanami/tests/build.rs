@@ -25,6 +25,12 @@ deploy:
     service.cmd: {autoscale: {min: 2, max: 8, cpu: 70}}
 ";
 
+/// A `deploy:` section asking for a NATS cluster of three nodes.
+const NATS_CLUSTER: &str = "
+deploy:
+  nats_nodes: 3
+";
+
 /// The example copied into a temp folder, `edit` applied, then built.
 fn built(label: &str, edit: impl Fn(&str) -> String) -> (TempDir, PathBuf) {
     let project = TempDir::new(label);
@@ -169,6 +175,71 @@ fn replicas_autoscaling_and_an_external_nats_reach_the_manifests() {
     );
     assert!(read("Makefile").contains("REGISTRY ?= registry.example/acme\nTAG ?= v1.2.3\n"));
     assert_kubernetes_validates(&out);
+}
+
+#[test]
+fn a_three_node_nats_cluster_is_chosen_in_the_composition_or_by_flag_and_validates() {
+    let (_project, out) = built("build-nats-cluster", |text| format!("{text}{NATS_CLUSTER}"));
+    let read = |file: &str| std::fs::read_to_string(out.join(file)).unwrap();
+    let nats = read("k8s/nats.yaml");
+    for part in [
+        "kind: StatefulSet",
+        "replicas: 3",
+        "clusterIP: None",
+        "publishNotReadyAddresses: true",
+        "containerPort: 6222",
+        "nats://megazord-nats-0.megazord-nats-headless:6222,nats://megazord-nats-1.megazord-nats-headless:6222,nats://megazord-nats-2.megazord-nats-headless:6222",
+        "kind: PodDisruptionBudget",
+    ] {
+        assert!(nats.contains(part), "no `{part}` in:\n{nats}");
+    }
+    let urls = "\"nats://megazord-nats-0.megazord-nats-headless:4222,\
+                nats://megazord-nats-1.megazord-nats-headless:4222,\
+                nats://megazord-nats-2.megazord-nats-headless:4222\"";
+    for component in ["gateway", "flow-banner", "service-cmd"] {
+        let deployment = read(&format!("k8s/{component}-deployment.yaml"));
+        assert!(deployment.contains(urls), "{deployment}");
+    }
+    assert_kubernetes_validates(&out);
+    let check = ayanami(&["build", "--check", "--out"])
+        .arg(&out)
+        .arg(out.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+
+    let plain = TempDir::new("build-nats-flag");
+    copy_example(plain.path(), str::to_owned);
+    let flagged = ayanami(&["build", "--nats-nodes", "3"])
+        .arg(plain.path())
+        .output()
+        .unwrap();
+    assert!(flagged.status.success(), "{flagged:?}");
+    let by_flag = std::fs::read_to_string(plain.path().join("deployable/k8s/nats.yaml")).unwrap();
+    assert_eq!(by_flag, nats);
+}
+
+#[test]
+fn nats_nodes_with_an_external_nats_is_refused_with_what_to_drop() {
+    let project = TempDir::new("build-nats-both");
+    copy_example(project.path(), |text| {
+        format!("{text}\ndeploy:\n  nats: nats://nats.example:4222\n")
+    });
+    let output = ayanami(&["build", "--nats-nodes", "3"])
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`--nats-nodes` sizes the NATS the deployable runs, but the composition's `deploy.nats` uses `nats://nats.example:4222`; drop one of them"),
+        "{stderr}"
+    );
+    let zero = ayanami(&["build", "--nats-nodes", "0"])
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2));
 }
 
 const COMPOSE_SUMMARY: &str = r#"
@@ -472,7 +543,11 @@ fn the_generated_files_match_their_golden_files() {
     let bless = std::env::var_os("AYANAMI_BLESS").is_some_and(|v| v == "1");
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build");
     let mut failures = Vec::new();
-    for (case, deploy) in [("megazord", ""), ("megazord-scaled", SCALED)] {
+    for (case, deploy) in [
+        ("megazord", ""),
+        ("megazord-scaled", SCALED),
+        ("megazord-nats-cluster", NATS_CLUSTER),
+    ] {
         let (_project, out) = built(case, |text| format!("{text}{deploy}"));
         let expected_dir = golden.join(case);
         let actual: Vec<String> = files(&out).into_iter().filter(|f| generated(f)).collect();

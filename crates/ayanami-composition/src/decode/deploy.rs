@@ -1,5 +1,6 @@
 //! The `deploy:` section: registry, tag, NATS, Ingress and scale for `ayanami build`.
 
+use crate::defaults::MAX_NATS_NODES;
 use crate::model::{Autoscale, ComponentName, Composition, Deploy, Scale};
 use crate::yaml::Node;
 
@@ -11,7 +12,14 @@ const MAX_REPLICAS: u32 = 1000;
 impl Decoder {
     pub(super) fn deploy(&mut self, node: &Node, composition: &Composition) -> Deploy {
         let mut deploy = Deploy::default();
-        let allowed = ["registry", "tag", "nats", "ingress", "components"];
+        let allowed = [
+            "registry",
+            "tag",
+            "nats",
+            "nats_nodes",
+            "ingress",
+            "components",
+        ];
         let Some(fields) = self.fields(node, "`deploy`", &allowed) else {
             return deploy;
         };
@@ -32,13 +40,19 @@ impl Decoder {
         deploy.nats = text(self, "nats");
         deploy.ingress = text(self, "ingress");
         if let Some(nats) = fields.get("nats").filter(|_| deploy.nats.is_some()) {
-            let url = deploy.nats.as_deref().unwrap_or_default();
-            if !url.starts_with("nats://") && !url.starts_with("tls://") {
+            let urls = deploy.nats.as_deref().unwrap_or_default();
+            let bad = urls
+                .split(',')
+                .find(|url| !url.starts_with("nats://") && !url.starts_with("tls://"));
+            if let Some(url) = bad {
                 self.error(
                     nats.span,
-                    format!("`deploy.nats` must be a URL such as `nats://nats.example:4222`, not `{url}`"),
+                    format!("`deploy.nats` must be a URL such as `nats://nats.example:4222`, or several separated by commas, not `{url}`"),
                 );
             }
+        }
+        if let Some(node) = fields.get("nats_nodes") {
+            deploy.nats_nodes = self.nats_nodes(node, deploy.nats.is_some());
         }
         if let Some(host) = fields.get("ingress").filter(|_| deploy.ingress.is_some()) {
             let name = deploy.ingress.as_deref().unwrap_or_default();
@@ -161,6 +175,24 @@ impl Decoder {
         Some(Autoscale { min, max, cpu })
     }
 
+    fn nats_nodes(&mut self, node: &Node, external: bool) -> Option<u32> {
+        let parsed = node.as_str().and_then(|t| t.parse::<u32>().ok());
+        let nodes = parsed.filter(|n| (1..=MAX_NATS_NODES).contains(n));
+        if nodes.is_none() {
+            self.error(
+                node.span,
+                format!("`deploy.nats_nodes` must be a whole number from 1 to {MAX_NATS_NODES}, such as 3 for a cluster"),
+            );
+        } else if external {
+            self.error(
+                node.span,
+                "`deploy.nats_nodes` sizes the NATS the deployable runs, but `deploy.nats` names one run elsewhere; drop one of them".to_owned(),
+            );
+            return None;
+        }
+        nodes
+    }
+
     fn count(&mut self, node: &Node, what: &str, least: u32) -> Option<u32> {
         let parsed = node.as_str().and_then(|t| t.parse::<u32>().ok());
         let valid = parsed.filter(|n| (least..=MAX_REPLICAS).contains(n));
@@ -234,6 +266,14 @@ flows:
         let autoscale = service.autoscale.unwrap();
         assert_eq!((autoscale.min, autoscale.max, autoscale.cpu), (1, 5, 60));
         assert_eq!(deploy.scale(&ComponentName::Flow("fl".into())).replicas, 1);
+        assert_eq!(deploy.nats_nodes, None);
+    }
+
+    #[test]
+    fn a_deploy_section_sizes_the_nats_cluster() {
+        let text = format!("{BASE}deploy:\n  nats_nodes: 3\n");
+        let composition = parse(&text, Path::new("ayanami.yaml"), PathBuf::from(".")).unwrap();
+        assert_eq!(composition.deploy.nats_nodes, Some(3));
     }
 
     #[test]
@@ -257,7 +297,19 @@ flows:
             ),
             (
                 "deploy:\n  nats: localhost:4222\n",
-                "`deploy.nats` must be a URL such as `nats://nats.example:4222`, not `localhost:4222`",
+                "`deploy.nats` must be a URL such as `nats://nats.example:4222`, or several separated by commas, not `localhost:4222`",
+            ),
+            (
+                "deploy:\n  nats: nats://a:4222,b:4222\n",
+                "`deploy.nats` must be a URL such as `nats://nats.example:4222`, or several separated by commas, not `b:4222`",
+            ),
+            (
+                "deploy:\n  nats_nodes: 0\n",
+                "`deploy.nats_nodes` must be a whole number from 1 to 9, such as 3 for a cluster",
+            ),
+            (
+                "deploy:\n  nats: nats://n:4222\n  nats_nodes: 3\n",
+                "`deploy.nats_nodes` sizes the NATS the deployable runs, but `deploy.nats` names one run elsewhere; drop one of them",
             ),
             (
                 "deploy:\n  tag: a b\n",

@@ -27,6 +27,12 @@ pub(crate) struct BuildCommand {
     #[arg(long)]
     tag: Option<String>,
 
+    /// Run the deployable's NATS as a cluster of this many nodes (a
+    /// StatefulSet with routes between them) [default: the composition's
+    /// `deploy.nats_nodes`, else 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(ayanami_composition::defaults::MAX_NATS_NODES)))]
+    nats_nodes: Option<u32>,
+
     /// Write nothing; check that the output is what a build writes and valid
     #[arg(long)]
     check: bool,
@@ -47,6 +53,7 @@ impl BuildCommand {
             file,
             registry: self.registry,
             tag: self.tag,
+            nats_nodes: self.nats_nodes,
         };
         let deployable = ayanami_build::render(&composition, &options)?;
         if self.check {
