@@ -62,6 +62,10 @@ pub(crate) enum ComponentKind {
     Flow,
     /// One service.
     Service,
+    /// Every schedule trigger.
+    Schedules,
+    /// Every NATS subject trigger.
+    Subjects,
 }
 
 /// One component, with everything the templates say about it.
@@ -165,6 +169,12 @@ pub(crate) fn components(
             ComponentName::Flow(flow.name.clone()),
         )?);
     }
+    if !composition.triggers.subjects.is_empty() {
+        components.push(named(composition, naming, ComponentName::Subjects)?);
+    }
+    if !composition.triggers.schedules.is_empty() {
+        components.push(named(composition, naming, ComponentName::Schedules)?);
+    }
     if let Some(gateway) = &composition.gateway {
         let mut component = named(composition, naming, ComponentName::Gateway)?;
         component.port = Some(gateway.port);
@@ -194,9 +204,14 @@ fn named(
         ComponentName::Gateway => (ComponentKind::Gateway, String::new()),
         ComponentName::Flow(flow) => (ComponentKind::Flow, flow.clone()),
         ComponentName::Service(service) => (ComponentKind::Service, service.clone()),
+        ComponentName::Schedules => (ComponentKind::Schedules, String::new()),
+        ComponentName::Subjects => (ComponentKind::Subjects, String::new()),
     };
     let (label, folder, entrypoint) = match kind {
-        ComponentKind::Gateway => ("gateway".to_owned(), "gateway".to_owned(), vec!["gateway"]),
+        ComponentKind::Gateway | ComponentKind::Schedules | ComponentKind::Subjects => {
+            let kind = kind.as_str();
+            (kind.to_owned(), kind.to_owned(), vec![kind])
+        }
         ComponentKind::Flow => (
             format!("flow.{plain}"),
             format!("flow-{plain}"),
@@ -260,6 +275,8 @@ impl ComponentKind {
             Self::Gateway => "gateway",
             Self::Flow => "flow",
             Self::Service => "service",
+            Self::Schedules => "schedules",
+            Self::Subjects => "subjects",
         }
     }
 }

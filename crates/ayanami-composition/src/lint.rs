@@ -47,6 +47,29 @@ pub fn warnings(composition: &Composition) -> Vec<Diagnostic> {
             }
         }
     }
+    let started = |event: EventName| {
+        let wirings = composition.flows.iter().flat_map(|f| &f.wirings);
+        wirings
+            .filter_map(|w| w.from.as_ref())
+            .any(|from| from.base() == event)
+    };
+    let triggers = &composition.triggers;
+    let schedules = triggers
+        .schedules
+        .iter()
+        .map(|s| ("schedule", &s.name, s.span, s.event()));
+    let subjects = triggers
+        .subjects
+        .iter()
+        .map(|s| ("subject", &s.name, s.span, s.event()));
+    for (kind, name, span, event) in schedules.chain(subjects) {
+        if !started(event.clone()) {
+            warn(
+                span,
+                format!("{kind} trigger `{name}` starts no flow; wire `from: {event}` in one"),
+            );
+        }
+    }
     warnings.sort_by_key(|d| (d.span.line, d.span.column));
     warnings
 }

@@ -300,6 +300,10 @@ pub enum ComponentName {
     Flow(String),
     /// A service, by name.
     Service(String),
+    /// Every schedule trigger.
+    Schedules,
+    /// Every NATS subject trigger.
+    Subjects,
 }
 
 /// How many replicas of a component run.

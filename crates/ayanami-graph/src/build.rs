@@ -62,6 +62,7 @@ fn prune(graph: &mut Graph) {
 
 struct Builder {
     gateway: Option<Cluster>,
+    triggers: Option<Cluster>,
     flows: Vec<Cluster>,
     services: Vec<Cluster>,
     loose: Vec<Node>,
@@ -80,6 +81,7 @@ impl Builder {
     fn new(composition: &Composition) -> Self {
         let mut builder = Self {
             gateway: None,
+            triggers: None,
             flows: Vec::new(),
             services: Vec::new(),
             loose: Vec::new(),
@@ -90,6 +92,7 @@ impl Builder {
             next: HashMap::new(),
         };
         builder.gateway(composition);
+        builder.triggers(composition);
         builder.services(composition);
         builder
     }
@@ -122,6 +125,41 @@ impl Builder {
         self.gateway = Some(Cluster {
             id: "gateway".to_owned(),
             label: "gateway".to_owned(),
+            nodes,
+        });
+    }
+
+    /// Schedules and subjects, drawn like routes: flows start from them.
+    fn triggers(&mut self, composition: &Composition) {
+        let triggers = &composition.triggers;
+        if triggers.is_empty() {
+            return;
+        }
+        let mut nodes = Vec::new();
+        for schedule in &triggers.schedules {
+            let id = self.id("trigger");
+            self.routes.insert(schedule.event().to_string(), id.clone());
+            nodes.push(Node {
+                id,
+                label: format!(
+                    "{}: {} ({})",
+                    schedule.name, schedule.expression, schedule.zone
+                ),
+                kind: NodeKind::Route,
+            });
+        }
+        for subject in &triggers.subjects {
+            let id = self.id("trigger");
+            self.routes.insert(subject.event().to_string(), id.clone());
+            nodes.push(Node {
+                id,
+                label: format!("{}: {}", subject.name, subject.subject),
+                kind: NodeKind::Route,
+            });
+        }
+        self.triggers = Some(Cluster {
+            id: "triggers".to_owned(),
+            label: "triggers".to_owned(),
             nodes,
         });
     }
@@ -307,6 +345,7 @@ impl Builder {
     fn finish(self, name: &str) -> Graph {
         let Self {
             gateway,
+            triggers,
             flows,
             services,
             loose,
@@ -316,7 +355,12 @@ impl Builder {
             events: _,
             next: _,
         } = self;
-        let clusters = gateway.into_iter().chain(flows).chain(services).collect();
+        let clusters = gateway
+            .into_iter()
+            .chain(triggers)
+            .chain(flows)
+            .chain(services)
+            .collect();
         Graph {
             name: name.to_owned(),
             clusters,

@@ -629,3 +629,78 @@ fn a_source_named_like_a_generated_file_is_refused_with_what_to_change() {
     assert!(stderr.contains(expected), "{stderr}");
     assert!(!project.path().join("deployable").exists());
 }
+
+/// Adds a schedule, a replying subject trigger and their flows to the example.
+fn with_triggers(text: &str) -> String {
+    let triggers = r#"
+triggers:
+  schedule:
+    nightly: {cron: "0 0 3 * * *", timezone: Europe/Berlin}
+  subject:
+    greet: {subject: greetings.requested, reply: true}
+
+flows:
+  greet:
+    outputs: [greeting]
+    wirings:
+      - from: trig.subject.greet.out
+        var: message
+      - var: message.data.name
+        to: srvc.greeting.hello.in.name
+      - from: srvc.greeting.hello.out.greeting
+        var: greeting
+  nightly:
+    outputs: [fire]
+    wirings:
+      - from: trig.schedule.nightly.out
+        var: fire
+"#;
+    text.replacen("\nflows:\n", triggers, 1)
+}
+
+#[test]
+fn schedules_and_subjects_are_components_of_their_own() {
+    let (_project, out) = built("build-triggers", with_triggers);
+    let files = files(&out);
+    for component in ["schedules", "subjects"] {
+        assert!(
+            files.contains(&format!("{component}/Dockerfile")),
+            "{files:?}"
+        );
+        let deployment = format!("k8s/{component}-deployment.yaml");
+        assert!(files.contains(&deployment), "{files:?}");
+        let text = std::fs::read_to_string(out.join(&deployment)).unwrap();
+        assert!(text.contains("replicas: 1"), "{text}");
+        assert_eq!(
+            text.contains("type: Recreate"),
+            component == "schedules",
+            "only the schedules never overlap in a rollout:\n{text}"
+        );
+        let dockerfile = std::fs::read_to_string(out.join(component).join("Dockerfile")).unwrap();
+        assert!(
+            dockerfile.contains(&format!("\"serve\",\"{component}\"]")),
+            "{dockerfile}"
+        );
+    }
+    assert_kubernetes_validates(&out);
+}
+
+#[test]
+fn the_schedules_component_refuses_more_than_one_replica() {
+    let project = TempDir::new("build-two-schedulers");
+    copy_example(project.path(), |text| {
+        format!(
+            "{}\ndeploy:\n  components:\n    schedules: {{replicas: 2}}\n",
+            with_triggers(text)
+        )
+    });
+    let output = ayanami(&["build"]).arg(project.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "`schedules` fires every schedule once in each replica; keep it at `replicas: 1`"
+        ),
+        "{stderr}"
+    );
+}

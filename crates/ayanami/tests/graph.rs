@@ -87,3 +87,47 @@ fn an_unknown_flow_is_refused_with_the_flows_there_are() {
         "{stderr}"
     );
 }
+
+#[test]
+fn schedules_and_subjects_are_drawn_as_triggers_of_their_flows() {
+    let dir = crate::support::TempDir::new("graph-triggers");
+    let yaml = "name: clock
+triggers:
+  schedule:
+    nightly: {cron: '0 0 3 * * *', timezone: Europe/Berlin}
+  subject:
+    orders: {subject: orders.created}
+flows:
+  tick:
+    outputs: [fire]
+    wirings:
+      - from: trig.schedule.nightly.out
+        var: fire
+  order:
+    outputs: [message]
+    wirings:
+      - from: trig.subject.orders.out
+        var: message
+";
+    std::fs::write(dir.path().join("ayanami.yaml"), yaml).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ayanami"))
+        .args(["graph", "--dir"])
+        .arg(dir.path())
+        .env_remove("AYANAMI_LOG")
+        .output()
+        .expect("the ayanami binary runs");
+    assert!(output.status.success(), "{output:?}");
+    let mermaid = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "  subgraph triggers[\"triggers\"]",
+        "    trigger1([\"nightly: 0 0 3 * * * (Europe/Berlin)\"])",
+        "    trigger2([\"orders: orders.created\"])",
+        "  trigger1 --> var1",
+        "  trigger2 --> var2",
+    ] {
+        assert!(
+            mermaid.lines().any(|l| l == line),
+            "`{line}` in:\n{mermaid}"
+        );
+    }
+}

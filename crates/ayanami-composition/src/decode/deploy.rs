@@ -90,9 +90,18 @@ impl Decoder {
                 );
                 continue;
             }
-            if let Some(scale) = self.scale(value) {
-                components.push((name, scale));
+            let Some(scale) = self.scale(value) else {
+                continue;
+            };
+            if name == ComponentName::Schedules && (scale.replicas > 1 || scale.autoscale.is_some())
+            {
+                self.error(
+                    value.span,
+                    "`schedules` fires every schedule once in each replica; keep it at `replicas: 1` (or 0 to pause the schedules), without `autoscale`",
+                );
+                continue;
             }
+            components.push((name, scale));
         }
         components
     }
@@ -101,6 +110,12 @@ impl Decoder {
         let text = self.string(key, "a component in `deploy.components`")?;
         let name = match text.split_once('.') {
             None if text == "gateway" && composition.gateway.is_some() => ComponentName::Gateway,
+            None if text == "schedules" && !composition.triggers.schedules.is_empty() => {
+                ComponentName::Schedules
+            }
+            None if text == "subjects" && !composition.triggers.subjects.is_empty() => {
+                ComponentName::Subjects
+            }
             Some(("flow", flow)) if composition.flow(flow).is_some() => {
                 ComponentName::Flow(flow.to_owned())
             }
@@ -111,6 +126,12 @@ impl Decoder {
                 let mut known = Vec::new();
                 if composition.gateway.is_some() {
                     known.push("gateway".to_owned());
+                }
+                if !composition.triggers.schedules.is_empty() {
+                    known.push("schedules".to_owned());
+                }
+                if !composition.triggers.subjects.is_empty() {
+                    known.push("subjects".to_owned());
                 }
                 known.extend(composition.flows.iter().map(|f| format!("flow.{}", f.name)));
                 known.extend(

@@ -134,3 +134,25 @@ flows:
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("ok: "));
 }
+
+#[test]
+fn triggers_that_start_no_flow_are_warnings() {
+    let dir = crate::support::TempDir::new("check-idle-triggers");
+    let yaml = "name: idle
+triggers:
+  schedule:
+    nightly:
+      cron: '0 0 3 * * *'
+  subject:
+    orders:
+      subject: orders.created
+";
+    std::fs::write(dir.path().join("idle.yaml"), yaml).unwrap();
+    let output = ayanami_check(dir.path(), "idle.yaml");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "idle.yaml:4:5: warning: schedule trigger `nightly` starts no flow; wire `from: trig.schedule.nightly.out` in one\n\
+         idle.yaml:7:5: warning: subject trigger `orders` starts no flow; wire `from: trig.subject.orders.out` in one\n"
+    );
+}
