@@ -146,6 +146,22 @@ impl NatsCluster {
         self.wait_until_linked();
     }
 
+    /// The names of the clients connected to node `index` (`ayanami service
+    /// cmd`, ...), sorted; empty while the node does not answer.
+    #[must_use]
+    pub fn clients_of(&self, index: usize) -> Vec<String> {
+        let connz = self.nodes[index].monitor("/connz?limit=1024");
+        let mut names: Vec<String> = connz
+            .as_ref()
+            .and_then(|c| c["connections"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Waits until every running node has a route to every other running node.
     ///
     /// # Panics
@@ -217,16 +233,22 @@ impl Node {
     /// The node's route count from its monitoring endpoint, or `None` while
     /// it does not answer.
     fn routes_up(&self) -> Option<usize> {
+        let routez = self.monitor("/routez")?;
+        routez["num_routes"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+    }
+
+    /// The JSON at `path` of the node's monitoring endpoint, fetched from
+    /// the node's host.
+    fn monitor(&self, path: &str) -> Option<serde_json::Value> {
         let addr = SocketAddr::from((self.ip, self.monitor_port));
-        let fetch = || routez(addr);
+        let fetch = || get(addr, path);
         let body = match &self.host {
             Some(host) => host.run(fetch),
             None => fetch(),
         }?;
-        let value: serde_json::Value = serde_json::from_str(&body).ok()?;
-        value["num_routes"]
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
+        serde_json::from_str(&body).ok()
     }
 }
 
@@ -238,11 +260,11 @@ impl Drop for NatsCluster {
     }
 }
 
-/// The body of `GET /routez` from a node's monitoring port.
-fn routez(addr: SocketAddr) -> Option<String> {
+/// The body of `GET path` from a node's monitoring port.
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let head = format!("GET /routez HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let head = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
     stream.write_all(head.as_bytes()).ok()?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw).ok()?;

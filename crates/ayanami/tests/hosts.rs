@@ -245,6 +245,18 @@ fn a_host_lost_under_load_leaves_no_request_unanswered() {
     let warm = a.run(|| try_request(gateway, "GET", "/hello/warm", &[], b""));
     assert_eq!(warm.unwrap().text(), "Hello warm");
 
+    let clients = |node| cluster.clients_of(node).join(", ");
+    assert_eq!(clients(0), "ayanami gateway");
+    assert_eq!(
+        clients(1),
+        "ayanami flow.banner, ayanami flow.hello, ayanami flow.root, \
+         ayanami service.cmd, ayanami service.greeting, ayanami service.html"
+    );
+    assert_eq!(
+        clients(2),
+        "ayanami service.cmd, ayanami service.greeting, ayanami service.html"
+    );
+
     let start = Instant::now();
     let load = spawn_load(a, gateway, start, banners);
     let mut timeline = Vec::new();
@@ -253,8 +265,21 @@ fn a_host_lost_under_load_leaves_no_request_unanswered() {
     };
     std::thread::sleep(Duration::from_secs(6));
     cluster.kill(2);
+    let killed = Instant::now();
     mark("killed the NATS node on c");
-    std::thread::sleep(Duration::from_secs(4));
+    while cluster.clients_of(0).len() < 4 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(4),
+            "the services of c did not fail over to the node on a: {:?}",
+            cluster.clients_of(0)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = killed.elapsed().as_millis();
+    mark(&format!(
+        "the 3 services of c are on the node on a ({took} ms)"
+    ));
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(killed.elapsed()));
     for replica in &mut on_b {
         replica.signal_and_wait(9, Duration::from_secs(5));
     }
