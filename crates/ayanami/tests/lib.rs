@@ -15,4 +15,5 @@ mod nats;
 mod new_function;
 mod support;
 mod triggers;
+mod up;
 mod watch;

@@ -68,6 +68,9 @@ impl RunCommand {
                     runtime::serve(bus, composition, &components, addresses).await
                 }
                 None => {
+                    if let Some(trigger) = composition.triggers.subjects.first() {
+                        tracing::warn!(trigger = %trigger.name, subject = %trigger.subject, "subject triggers take messages from NATS; on the in-memory bus nothing reaches them. Run with --nats URL");
+                    }
                     let bus = MemoryBus::new();
                     let _trace = watch::trace(&bus, self.trace).await?;
                     runtime::serve(bus, composition, &components, addresses).await

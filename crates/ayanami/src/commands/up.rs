@@ -240,6 +240,17 @@ fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Should `up` itself be killed outright, its children stop too rather
+    // than run on unsupervised. `up` spawns from the thread that runs its
+    // whole life, so the signal comes only when the process is gone.
+    // SAFETY: between fork and exec the closure only makes one system
+    // call, which allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
     let mut child = command.spawn().map_err(anyhow::Error::from)?;
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(prefix(stdout, label.clone(), width, ready.clone()));
