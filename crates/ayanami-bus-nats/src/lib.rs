@@ -17,6 +17,9 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
 
+/// How often the client pings its server to learn that it is still there.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+
 /// A bus over one connection to a NATS server (or cluster).
 #[derive(Clone, Debug)]
 pub struct NatsBus {
@@ -66,6 +69,10 @@ impl NatsBus {
             .retain_servers_order()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
+            // A node that drops off the network closes nothing: the client
+            // learns of it only when pings go unanswered (three in a row),
+            // which at the default of a minute would take up to three.
+            .ping_interval(PING_INTERVAL)
             .reconnect_delay_callback(|attempt| {
                 Duration::from_millis((50 * attempt as u64).min(1000))
             })

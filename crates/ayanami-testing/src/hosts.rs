@@ -166,6 +166,26 @@ impl Host {
         &self.netns
     }
 
+    /// Takes the host off the network, as a pulled cable or a machine that
+    /// froze would: its `eth0` goes down, and packets to and from it are
+    /// dropped without a word to either side.
+    ///
+    /// # Panics
+    ///
+    /// When `ip` fails.
+    pub fn unplug(&self) {
+        ip(&["-n", &self.netns, "link", "set", "eth0", "down"]);
+    }
+
+    /// Puts the host back on the network after [`Host::unplug`].
+    ///
+    /// # Panics
+    ///
+    /// When `ip` fails.
+    pub fn plug_back(&self) {
+        ip(&["-n", &self.netns, "link", "set", "eth0", "up"]);
+    }
+
     /// A command that runs `program` on this host.
     #[must_use]
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {

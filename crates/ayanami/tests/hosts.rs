@@ -169,6 +169,50 @@ fn netns_of(pid: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+#[test]
+fn a_component_fails_over_when_its_node_drops_off_the_network() {
+    if !needs_root("a_component_fails_over_when_its_node_drops_off_the_network") {
+        return;
+    }
+    let hosts = Hosts::create(&["a", "b", "c"]);
+    let (a, c) = (hosts.host("a"), hosts.host("c"));
+    let cluster = NatsCluster::start_on(hosts.all());
+    let project = TempDir::new("unplug");
+    copy_example(project.path(), |yaml| {
+        yaml.replace("timeout: 30s", "timeout: 1s")
+    });
+    let dir = project.path();
+    // The flow runs on a but talks to the node on c, across the bridge.
+    let _flow = serve_on(a, &cluster.urls_from(2), dir, &["flow", "root"]);
+    let _gateway = serve_on(a, &cluster.urls_from(0), dir, &["gateway"]);
+    let gateway = SocketAddr::from((a.addr(), 8080));
+    assert_eq!(cluster.clients_of(2), ["ayanami flow.root"]);
+    let hello = || {
+        a.run(|| try_request(gateway, "GET", "/", &[], b""))
+            .is_ok_and(|r| r.status == 200 && r.text() == "Hello there")
+    };
+    assert!(hello());
+
+    c.unplug();
+    let unplugged = Instant::now();
+    let limit = Duration::from_secs(40);
+    while !hello() {
+        assert!(
+            unplugged.elapsed() < limit,
+            "no answer within {limit:?} of unplugging c"
+        );
+    }
+    eprintln!(
+        "answering again {:?} after the flow's node dropped off the network",
+        unplugged.elapsed()
+    );
+    assert_eq!(
+        cluster.clients_of(0),
+        ["ayanami flow.root", "ayanami gateway"]
+    );
+    c.plug_back();
+}
+
 /// Requests per second the fault test sends, and for how long.
 const RATE: u32 = 200;
 const LOAD: Duration = Duration::from_secs(30);
