@@ -13,6 +13,7 @@ use crate::model::{
 use crate::yaml::{Node, Value};
 use crate::{Diagnostic, defaults};
 
+mod auth;
 mod deploy;
 mod triggers;
 
@@ -235,6 +236,7 @@ impl Decoder {
                 "max_in_flight",
                 "routes",
                 "cors",
+                "auth",
             ],
         )?;
         let port = match fields.get("port") {
@@ -299,6 +301,10 @@ impl Decoder {
             max_in_flight,
             routes,
             cors: fields.get("cors").and_then(|node| self.cors(node)),
+            auth: fields
+                .get("auth")
+                .map(|node| self.auth(node))
+                .unwrap_or_default(),
         })
     }
 

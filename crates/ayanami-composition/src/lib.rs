@@ -25,8 +25,9 @@ pub use decode::parse_duration;
 pub use edit::{AddError, add_function};
 pub use lint::warnings;
 pub use model::{
-    ANY_METHOD, Autoscale, ComponentName, Composition, Cors, Deploy, Flow, Function, FunctionKind,
-    Gateway, METHODS, Piece, Route, Scale, Service, Span, Wiring, WiringSpans, Word,
+    ANY_METHOD, AuthGroup, AuthScheme, Autoscale, ComponentName, Composition, Cors, Deploy, Flow,
+    Function, FunctionKind, Gateway, METHODS, Piece, Route, Scale, SecretSource, Service, Span,
+    Wiring, WiringSpans, Word,
 };
 pub use trigger::{Schedule, SubjectTrigger, Triggers};
 

@@ -75,6 +75,41 @@ pub struct Gateway {
     pub routes: Vec<Route>,
     /// Which other origins may call the gateway from a browser, if any.
     pub cors: Option<Cors>,
+    /// Groups of routes that need credentials, in file order.
+    pub auth: Vec<AuthGroup>,
+}
+
+/// Routes under some path prefixes that need a bearer token or a user and
+/// password. The secrets are named here and read when the gateway starts,
+/// never written in the composition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthGroup {
+    /// The group's name, also the realm a client is told.
+    pub name: String,
+    /// How a client proves who it is.
+    pub scheme: AuthScheme,
+    /// Path prefixes, by whole segments: `/admin` covers `/admin/x`, not `/administrator`.
+    pub paths: Vec<String>,
+    /// Where the secrets are.
+    pub secrets: SecretSource,
+}
+
+/// How a client proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <token>`; the secrets are tokens, one a line.
+    Bearer,
+    /// `Authorization: Basic ...`; the secrets are `user:password` lines.
+    Basic,
+}
+
+/// Where the secrets of an [`AuthGroup`] are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the gateway's process.
+    Env(String),
+    /// A file, relative to the project folder.
+    File(PathBuf),
 }
 
 /// The gateway's cross-origin rules, answered on preflight requests.

@@ -18,6 +18,7 @@
 //!
 //! [`Bus`]: ayanami_bus::Bus
 
+mod auth;
 mod bytes;
 mod cors;
 mod pending;
@@ -25,4 +26,5 @@ mod request;
 mod response;
 mod router;
 
-pub use router::{GatewayHandle, router};
+pub use auth::SecretError;
+pub use router::{GatewayError, GatewayHandle, router};

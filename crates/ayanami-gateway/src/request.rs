@@ -10,6 +10,7 @@ use ayanami_event::RouteSegment;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use crate::auth::Identity;
 use crate::bytes::BASE64;
 
 /// A request the gateway refuses before any flow sees it.
@@ -29,7 +30,7 @@ struct Fields {
 /// {"method": "GET", "path": "/hello/shinji", "raw_query": "a=1",
 ///  "query": {"a": ["1"]}, "form": {"a": ["1"]}, "files": {},
 ///  "params": {"name": "shinji"}, "header": {"host": ["localhost:8080"]},
-///  "cookies": {}, "client": {"ip": "127.0.0.1", "port": 50632},
+///  "cookies": {}, "client": {"ip": "127.0.0.1", "port": 50632}, "auth": null,
 ///  "body": "", "body_base64": null, "json": null}
 /// ```
 ///
@@ -93,6 +94,7 @@ pub(crate) async fn to_value(
     request.insert("header".into(), headers(parts).into());
     request.insert("cookies".into(), cookies(parts).into());
     request.insert("client".into(), client(parts));
+    request.insert("auth".into(), auth(parts));
     request.insert("body".into(), text);
     request.insert("body_base64".into(), base64);
     request.insert("json".into(), json);
@@ -193,6 +195,18 @@ fn client(parts: &Parts) -> Value {
     client.insert("ip".into(), addr.ip().to_string().into());
     client.insert("port".into(), addr.port().into());
     Value::Object(client)
+}
+
+/// Who the request proved to be, as `{"group": ..., "user": ...}`, or
+/// `null` on a route of no `auth` group.
+fn auth(parts: &Parts) -> Value {
+    let Some(identity) = parts.extensions.get::<Identity>() else {
+        return Value::Null;
+    };
+    let mut auth = Map::new();
+    auth.insert("group".into(), identity.group.as_ref().into());
+    auth.insert("user".into(), identity.user.clone().into());
+    Value::Object(auth)
 }
 
 /// The route's parameters, read off the raw path so that an encoded `/`

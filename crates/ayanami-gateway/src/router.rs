@@ -15,10 +15,22 @@ use ayanami_event::{EventName, Id, RouteSegment};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::auth::{self, Guard};
 use crate::cors;
 use crate::pending::{CODE, CONTENT, HEADER, Pending, Reply};
 use crate::request;
 use crate::response::{self, Failure};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A subscription was refused.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The secrets of an `auth` group could not be read.
+    #[error(transparent)]
+    Secret(#[from] crate::SecretError),
+}
 
 /// The gateway's subscriptions; dropping it stops the gateway answering.
 #[derive(Debug)]
@@ -45,11 +57,12 @@ struct Endpoint<B> {
 ///
 /// # Errors
 ///
-/// A [`BusError`] when a subscription is refused.
+/// A [`GatewayError`] when a subscription is refused or the secrets of an
+/// `auth` group cannot be read.
 pub async fn router<B: Bus>(
     bus: B,
     composition: &Composition,
-) -> Result<(Router, GatewayHandle), BusError> {
+) -> Result<(Router, GatewayHandle), GatewayError> {
     let pending = Pending::default();
     let answers = pending.clone();
     let on_response = Sink::call(move |message| answer_with(&answers, &message));
@@ -86,6 +99,12 @@ pub async fn router<B: Bus>(
             }
             router = router.route(&route.path, methods);
         }
+        if !gateway.auth.is_empty() {
+            let guard = Arc::new(Guard::load(&gateway.auth, &composition.dir)?);
+            router = router.layer(axum::middleware::from_fn_with_state(guard, auth::layer));
+        }
+        // CORS wraps authentication: a browser's preflight carries no
+        // credentials, and a 401 must name the origin for a page to read it.
         if let Some(cors) = &gateway.cors {
             let layer = axum::middleware::from_fn_with_state(Arc::new(cors.clone()), cors::layer);
             router = router.layer(layer);

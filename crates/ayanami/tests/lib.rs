@@ -1,5 +1,6 @@
 //! The integration tests of the `ayanami` command, in one test binary.
 
+mod auth;
 mod build;
 mod check;
 mod dev;
