@@ -335,4 +335,36 @@ mod tests {
             "invalid subject `a.>.b`: `>` must be the last token"
         );
     }
+
+    proptest::proptest! {
+        /// The subject tree delivers to exactly the subscriptions the
+        /// matcher matches, whatever the patterns and subjects.
+        #[test]
+        fn the_tree_agrees_with_the_matcher_on_generated_patterns(
+            patterns in proptest::collection::vec("(a|b|\\*)(\\.(a|b|\\*)){0,3}(\\.>)?|>", 1..8),
+            subjects in proptest::collection::vec("(a|b|c)(\\.(a|b|c)){0,4}", 1..8),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let bus = MemoryBus::new();
+                let (tx, mut rx) = mpsc::channel(1024);
+                let mut subscriptions = Vec::new();
+                for (tag, pattern) in patterns.iter().enumerate() {
+                    let sink = Sink::new(tx.clone(), tag);
+                    subscriptions.push(bus.subscribe(pattern, None, sink).await.unwrap());
+                }
+                for subject in &subjects {
+                    bus.publish(subject.clone(), Arc::new(json!(1))).await.unwrap();
+                    let mut got: Vec<usize> = drain(&mut rx).into_iter().map(|(tag, _)| tag).collect();
+                    got.sort_unstable();
+                    let expected: Vec<usize> = (0..patterns.len())
+                        .filter(|&tag| crate::subject::matches(&patterns[tag], subject))
+                        .collect();
+                    assert_eq!(got, expected, "{subject} against {patterns:?}");
+                }
+                drop(subscriptions);
+                assert!(bus.inner.tree.read().unwrap().literal.is_empty());
+            });
+        }
+    }
 }

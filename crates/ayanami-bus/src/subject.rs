@@ -112,3 +112,62 @@ mod tests {
         }
     }
 }
+
+/// Properties checked over generated subjects and patterns.
+#[cfg(test)]
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The NATS definition, token list against token list.
+    fn reference(pattern: &[&str], subject: &[&str]) -> bool {
+        match (pattern.split_first(), subject.split_first()) {
+            (None, None) => true,
+            (Some((&">", _)), Some(_)) => true,
+            (Some((&"*", pattern)), Some((_, subject))) => reference(pattern, subject),
+            (Some((literal, pattern)), Some((actual, subject))) if literal == actual => {
+                reference(pattern, subject)
+            }
+            _ => false,
+        }
+    }
+
+    fn literal() -> impl Strategy<Value = String> {
+        prop_oneof![Just("a".to_owned()), Just("b".to_owned()), "[a-c*>]{1,3}"]
+    }
+
+    fn pattern_token() -> impl Strategy<Value = String> {
+        prop_oneof![literal(), Just("*".to_owned()), Just(">".to_owned())]
+    }
+
+    proptest! {
+        #[test]
+        fn matching_agrees_with_the_token_by_token_definition(
+            pattern in vec(pattern_token(), 1..6),
+            subject in vec(literal(), 1..7),
+        ) {
+            let (pattern_text, subject_text) = (pattern.join("."), subject.join("."));
+            prop_assume!(check_pattern(&pattern_text).is_ok());
+            prop_assume!(check_subject(&subject_text).is_ok());
+            let pattern: Vec<&str> = pattern.iter().map(String::as_str).collect();
+            let subject: Vec<&str> = subject.iter().map(String::as_str).collect();
+            prop_assert_eq!(matches(&pattern_text, &subject_text), reference(&pattern, &subject));
+        }
+
+        #[test]
+        fn a_valid_subject_is_a_valid_pattern_that_matches_itself(text in "\\PC{0,40}") {
+            if check_subject(&text).is_ok() {
+                prop_assert!(check_pattern(&text).is_ok());
+                prop_assert!(matches(&text, &text));
+            }
+        }
+
+        #[test]
+        fn any_text_is_checked_and_matched_without_panicking(a in any::<String>(), b in any::<String>()) {
+            let _ = (check_subject(&a), check_pattern(&a));
+            let _ = matches(&a, &b);
+        }
+    }
+}

@@ -308,3 +308,91 @@ async fn read_line(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn reader(outputs: &[&str]) -> Reader {
+        Reader {
+            name: "s.w".to_owned(),
+            outputs: outputs.iter().map(|o| (*o).to_owned()).collect(),
+            waiting: Waiting::default(),
+            alive: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Every line `read_line` gives for `bytes`, read through a buffer of `capacity`.
+    fn lines(bytes: &[u8], capacity: usize) -> Vec<Vec<u8>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut stream = BufReader::with_capacity(capacity, bytes);
+            let mut lines = Vec::new();
+            let mut line = Vec::new();
+            while read_line(&mut stream, &mut line).await.unwrap() {
+                lines.push(std::mem::take(&mut line));
+            }
+            lines
+        })
+    }
+
+    proptest! {
+        /// However the worker's output is split into reads, the reader
+        /// gives back exactly its lines, the last one even without `\n`.
+        #[test]
+        fn lines_come_back_whole_whatever_the_reads(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..300),
+            capacity in 1..64usize,
+        ) {
+            let mut expected: Vec<Vec<u8>> = bytes
+                .split_inclusive(|b| *b == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect();
+            if expected.last().is_some_and(Vec::is_empty) {
+                expected.pop();
+            }
+            prop_assert_eq!(lines(&bytes, capacity), expected);
+        }
+
+        /// Any line is a reply or ignored, never a panic; a reply names
+        /// its call and what became of it.
+        #[test]
+        fn any_line_is_read_without_panicking(line in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = reader(&["out"]).parse(&line);
+        }
+
+        #[test]
+        fn replies_give_their_id_and_outputs_or_say_what_is_missing(
+            id in any::<u64>(),
+            outputs in proptest::collection::btree_map("[a-c]{1,2}", any::<i32>(), 0..4),
+            error in proptest::option::of("\\PC{0,20}"),
+        ) {
+            let mut reply = json!({"id": id, "outputs": outputs});
+            if let Some(error) = &error {
+                reply["error"] = error.clone().into();
+            }
+            let line = format!("{reply}\n");
+            let (got, outcome) = reader(&["a"]).parse(line.as_bytes()).expect("a reply");
+            prop_assert_eq!(got, id);
+            match (error, outcome) {
+                (Some(error), Err(failed)) => {
+                    prop_assert_eq!(failed.kind, CallErrorKind::Exit);
+                    prop_assert_eq!(failed.detail, format!("failed: {error}"));
+                }
+                (None, Ok(given)) => {
+                    prop_assert!(outputs.contains_key("a"));
+                    prop_assert_eq!(given.len(), outputs.len());
+                }
+                (None, Err(failed)) => {
+                    prop_assert!(!outputs.contains_key("a"));
+                    prop_assert_eq!(failed.detail, "answered without output `a`");
+                }
+                (Some(_), Ok(_)) => prop_assert!(false, "an error reply succeeded"),
+            }
+        }
+    }
+}

@@ -377,4 +377,79 @@ Content-Type: application/octet-stream\r\n\r\n\xff\x00\r\n--XX--\r\n";
             error.0
         );
     }
+
+    fn content_type() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::prelude::*;
+        proptest::option::of(prop_oneof![
+            Just("application/json".to_owned()),
+            Just("application/problem+json; charset=utf-8".to_owned()),
+            Just("application/x-www-form-urlencoded".to_owned()),
+            Just("multipart/form-data; boundary=XX".to_owned()),
+            Just("multipart/form-data".to_owned()),
+            Just("text/plain".to_owned()),
+            "[ -~]{0,30}",
+        ])
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, the request variable is made or the
+        /// request refused with a reason; the body comes back byte for byte.
+        #[test]
+        fn any_request_becomes_a_variable_that_keeps_its_body(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            query in "[a-zA-Z0-9=&%+;,._~!$'()*:@/?-]{0,40}",
+            content_type in content_type(),
+            cookie in "[ -~]{0,30}",
+        ) {
+            let uri = format!("/p?{query}");
+            let mut headers = vec![("cookie", cookie.as_str())];
+            if let Some(content_type) = &content_type {
+                headers.push(("content-type", content_type.as_str()));
+            }
+            let Ok(value) = request(&uri, &headers, &body, "/p") else { return Ok(()) };
+            let bytes = match (&value["body"], &value["body_base64"]) {
+                (Value::String(text), Value::Null) => text.as_bytes().to_vec(),
+                (Value::Null, Value::String(encoded)) => BASE64.decode(encoded).unwrap(),
+                other => panic!("body and body_base64 are {other:?}"),
+            };
+            proptest::prop_assert_eq!(bytes, body);
+            proptest::prop_assert!(value["query"].is_object() && value["form"].is_object());
+        }
+
+        /// Query values arrive as the lists the client encoded, in order.
+        #[test]
+        fn query_pairs_come_back_as_lists_in_order(
+            pairs in proptest::collection::vec(("[a-c]{1,2}", "\\PC{0,8}"), 0..6),
+        ) {
+            let mut encoder = form_urlencoded::Serializer::new(String::new());
+            for (key, value) in &pairs {
+                encoder.append_pair(key, value);
+            }
+            let uri = format!("/p?{}", encoder.finish());
+            let value = request(&uri, &[], b"", "/p").unwrap();
+            let mut expected = Map::new();
+            for (key, item) in &pairs {
+                push_all(&mut expected, key, [Value::from(item.as_str())]);
+            }
+            proptest::prop_assert_eq!(&value["query"], &Value::Object(expected));
+        }
+
+        /// A parameter is the decoded text the client percent-encoded,
+        /// slashes included; a catch-all keeps the segments between.
+        #[test]
+        fn path_parameters_decode_to_what_was_encoded(
+            one in "\\PC{1,10}",
+            rest in proptest::collection::vec("\\PC{1,6}", 1..4),
+        ) {
+            let encode = |text: &str| {
+                percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
+            let tail: Vec<String> = rest.iter().map(|r| encode(r)).collect();
+            let uri = format!("/p/{}/{}", encode(&one), tail.join("/"));
+            let value = request(&uri, &[], b"", "/p/{one}/{*rest}").unwrap();
+            proptest::prop_assert_eq!(&value["params"]["one"], &Value::from(one));
+            proptest::prop_assert_eq!(&value["params"]["rest"], &Value::from(rest.join("/")));
+        }
+    }
 }

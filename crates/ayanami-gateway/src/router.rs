@@ -375,4 +375,125 @@ mod tests {
         }
         assert!(response_parts("nope.trig.response.get.in.content").is_none());
     }
+
+    /// A route path from segments: literals (some needing escapes in
+    /// subjects), parameters, and a last catch-all.
+    fn route_path() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let segment = prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("in".to_owned()),
+            Just("_x".to_owned()),
+            Just("-y".to_owned()),
+            Just("{p}".to_owned()),
+            Just("{q}".to_owned()),
+        ];
+        let tail = prop_oneof![Just(String::new()), Just("/{*rest}".to_owned())];
+        (proptest::collection::vec(segment, 0..4), tail)
+            .prop_map(|(segments, tail)| format!("/{}{tail}", segments.join("/")))
+            .prop_map(|path| path.replace("//", "/"))
+    }
+
+    /// A path a client could send for `route`: parameters filled with
+    /// `fill`, percent-encoded.
+    fn fill(route: &str, fill: &str) -> String {
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(fill, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        route
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    encoded.as_str()
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Every route set the checker accepts builds a router, and a path
+        /// made from one of its routes is routed (never a 404), whatever
+        /// the parameter values; any other path gets a status, never a panic.
+        #[test]
+        fn generated_routes_route_their_own_paths_and_anything_else_gets_a_status(
+            paths in proptest::collection::vec(route_path(), 1..5),
+            value in "\\PC{1,12}",
+            junk in "(/[a-z_{}%*.-]{0,4}){0,5}",
+        ) {
+            use tower_service::Service;
+
+            let mut yaml = String::from("name: t\ngateway:\n  timeout: 1ms\n  routes:\n");
+            let mut flows = String::from("flows:\n");
+            for (index, path) in paths.iter().enumerate() {
+                let Ok(segments) = ayanami_event::parse_route(path) else { return Ok(()) };
+                let route = Route {
+                    path: path.clone(),
+                    segments,
+                    methods: Vec::new(),
+                    span: ayanami_composition::Span::default(),
+                };
+                let (request, response) = (route.request_event("GET"), route.response_event("GET"));
+                flows.push_str(&format!(
+                    "  f{index}:\n    wirings:\n      - from: {request}\n        var: request\n        to: {response}.content\n"
+                ));
+                yaml.push_str(&format!("    - path: \"{path}\"\n"));
+            }
+            yaml.push_str(&flows);
+            let Ok(composition) = ayanami_composition::parse(&yaml, Path::new("t.yaml"), ".".into()) else {
+                return Ok(());
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            runtime.block_on(async {
+                let (mut router, _handle) = router(MemoryBus::new(), &composition).await.unwrap();
+                let routed = composition.gateway.as_ref().unwrap().routes.iter().map(|r| fill(&r.path, &value));
+                for path in routed {
+                    let request = Request::builder().uri(&path).body(Body::empty()).unwrap();
+                    let status = router.call(request).await.unwrap().status();
+                    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{path} in {yaml}");
+                }
+                for method in [Method::GET, Method::POST] {
+                    let uri = if junk.is_empty() { "/".to_owned() } else { junk.clone() };
+                    let Ok(request) = Request::builder().method(method).uri(&uri).body(Body::empty()) else {
+                        continue;
+                    };
+                    let status = router.call(request).await.unwrap().status().as_u16();
+                    assert!([404, 405, 504].contains(&status), "{status} for {uri}");
+                }
+            });
+        }
+
+        /// A response subject gives back the ID and variable it was made of.
+        #[test]
+        fn response_subjects_give_back_their_id_and_variable(
+            path in route_path(),
+            method in "(GET|POST|ANY)",
+            var in proptest::option::of("(code|content|header)(\\.[a-z_-]{1,5}){0,2}"),
+        ) {
+            let Ok(segments) = ayanami_event::parse_route(&path) else { return Ok(()) };
+            let route = Route {
+                path,
+                segments,
+                methods: Vec::new(),
+                span: ayanami_composition::Span::default(),
+            };
+            let id = Id::new();
+            let mut subject = route.response_event(&method).subject(id);
+            if let Some(var) = &var {
+                subject = format!("{subject}.{var}");
+            }
+            let parts = response_parts(&subject);
+            proptest::prop_assert_eq!(parts.map(|(i, v)| (i.as_u128(), v.map(str::to_owned))), Some((id.as_u128(), var)));
+        }
+
+        #[test]
+        fn any_subject_is_read_without_panicking(subject in "\\PC{0,80}") {
+            let _ = response_parts(&subject);
+        }
+    }
 }
