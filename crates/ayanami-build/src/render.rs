@@ -145,14 +145,15 @@ fn nats_nodes(deploy: &Deploy, options: &Options) -> Result<u32, BuildError> {
     Ok(nodes)
 }
 
-/// Where components find the deployable's own NATS: its Service for one
-/// server; every node of a cluster by its stable name, so that a component
-/// fails over from one node to the next.
+/// Where components find the deployable's own NATS: its Service, which
+/// spreads their connections over the nodes of a cluster, then every node by
+/// its stable name, the ones a component fails over to when its node dies.
 fn own_nats_urls(project: &str, nodes: u32) -> String {
+    let service = format!("nats://{project}-nats:4222");
     if nodes == 1 {
-        return format!("nats://{project}-nats:4222");
+        return service;
     }
-    node_urls(project, nodes, 4222)
+    format!("{service},{}", node_urls(project, nodes, 4222))
 }
 
 /// The URL of every node of the NATS StatefulSet on `port`, comma-separated.

@@ -14,15 +14,20 @@
 //! when the test panics. Names carry the test's process ID, so leftovers of
 //! a run that was killed outright are swept by the next one.
 //!
+//! [`Hosts::resolve`] gives the hosts names, as a cluster's DNS would.
+//!
 //! Making namespaces needs root (CAP_SYS_ADMIN): see [`needs_root`].
 
 use std::fs::File;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where network namespaces made by `ip netns add` are mounted.
 const NETNS_DIR: &str = "/var/run/netns";
+/// Where `ip netns exec` finds files to mount over `/etc` for a namespace.
+const ETC_NETNS: &str = "/etc/netns";
 /// The start of every namespace name this module makes.
 const PREFIX: &str = "ayanami-";
 
@@ -129,6 +134,26 @@ impl Hosts {
             .iter()
             .find(|h| h.label == label)
             .unwrap_or_else(|| panic!("no host `{label}`"))
+    }
+
+    /// Lets programs on every host resolve `names` to the hosts' addresses,
+    /// as a cluster's DNS would: writes `/etc/netns/NETNS/hosts`, which
+    /// `ip netns exec` mounts over `/etc/hosts` (removed on drop).
+    ///
+    /// # Panics
+    ///
+    /// When `/etc/netns` cannot be written.
+    pub fn resolve(&self, names: &[(&str, &Host)]) {
+        let mut table = String::from("127.0.0.1 localhost\n");
+        for (name, host) in names {
+            table.push_str(&format!("{} {name}\n", host.addr));
+        }
+        for host in &self.hosts {
+            let dir = Path::new(ETC_NETNS).join(&host.netns);
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(dir.join("hosts"), &table))
+                .unwrap_or_else(|error| panic!("cannot write {}: {error}", dir.display()));
+        }
     }
 
     /// Every host, in the order they were made.
@@ -263,15 +288,15 @@ fn remove(netns: &str) {
         .args(["netns", "del", netns])
         .stderr(Stdio::null())
         .status();
+    let _ = std::fs::remove_dir_all(Path::new(ETC_NETNS).join(netns));
 }
 
-/// Removes namespaces a killed run of these tests left behind: those whose
-/// name carries the ID of a process that no longer exists.
+/// Removes namespaces (and their files under `/etc/netns`) that a killed
+/// run of these tests left behind: those whose name carries the ID of a
+/// process that no longer exists.
 fn sweep_leftovers() {
-    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
-        return;
-    };
-    for entry in entries.flatten() {
+    let dirs = [NETNS_DIR, ETC_NETNS].map(std::fs::read_dir);
+    for entry in dirs.into_iter().flatten().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix(PREFIX)
@@ -280,7 +305,7 @@ fn sweep_leftovers() {
         else {
             continue;
         };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
             remove(&name);
         }
     }

@@ -193,7 +193,8 @@ fn a_three_node_nats_cluster_is_chosen_in_the_composition_or_by_flag_and_validat
     ] {
         assert!(nats.contains(part), "no `{part}` in:\n{nats}");
     }
-    let urls = "\"nats://megazord-nats-0.megazord-nats-headless:4222,\
+    let urls = "\"nats://megazord-nats:4222,\
+                nats://megazord-nats-0.megazord-nats-headless:4222,\
                 nats://megazord-nats-1.megazord-nats-headless:4222,\
                 nats://megazord-nats-2.megazord-nats-headless:4222\"";
     for component in ["gateway", "flow-banner", "service-cmd"] {

@@ -213,6 +213,93 @@ fn a_component_fails_over_when_its_node_drops_off_the_network() {
     c.plug_back();
 }
 
+/// The quoted strings of the YAML list under `key:` in `text`, such as a
+/// container's `args`.
+fn yaml_list(text: &str, key: &str) -> Vec<String> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != key).skip(1);
+    let mut items = Vec::new();
+    while let Some(item) = lines.next().and_then(|l| l.trim().strip_prefix("- \"")) {
+        items.push(item.trim_end_matches('"').to_owned());
+    }
+    items
+}
+
+#[test]
+fn the_nats_cluster_ayanami_build_deploys_links_up_and_fails_over() {
+    if !needs_root("the_nats_cluster_ayanami_build_deploys_links_up_and_fails_over") {
+        return;
+    }
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build/megazord-nats-cluster/k8s");
+    let read = |file: &str| std::fs::read_to_string(golden.join(file)).unwrap();
+    let args = yaml_list(&read("nats.yaml"), "args:");
+    assert!(args.contains(&"--routes".to_owned()), "{args:?}");
+    let gateway = read("gateway-deployment.yaml");
+    let urls = gateway
+        .lines()
+        .skip_while(|l| !l.contains("AYANAMI_NATS_URL"))
+        .nth(1)
+        .and_then(|l| l.trim().strip_prefix("value: "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+
+    // Three hosts stand for three machines of the cluster, each pod's name
+    // resolving to its host, as the headless Service's DNS would.
+    let hosts = Hosts::create(&["a", "b", "c"]);
+    let pods: Vec<(String, &Host)> = hosts
+        .all()
+        .iter()
+        .enumerate()
+        .map(|(n, host)| (format!("megazord-nats-{n}"), host))
+        .collect();
+    // Host a stands for the Service too, as if it had picked the first pod.
+    let mut names: Vec<(String, &Host)> = pods
+        .iter()
+        .map(|(pod, host)| (format!("{pod}.megazord-nats-headless"), *host))
+        .collect();
+    names.push(("megazord-nats".to_owned(), hosts.host("a")));
+    let names: Vec<(&str, &Host)> = names.iter().map(|(n, h)| (n.as_str(), *h)).collect();
+    hosts.resolve(&names);
+    let mut nodes: Vec<Process> = pods
+        .iter()
+        .map(|(pod, host)| {
+            let mut command = host.command("nats-server");
+            command.args(args.iter().map(|a| a.replace("$(POD_NAME)", pod)));
+            Process::start(command, "Server is ready").0
+        })
+        .collect();
+
+    let project = TempDir::new("k8s-nats");
+    copy_example(project.path(), |yaml| {
+        yaml.replace("timeout: 30s", "timeout: 1s")
+    });
+    let (a, b) = (hosts.host("a"), hosts.host("b"));
+    // The flow talks to the last node, the gateway to the first: requests
+    // and answers cross the cluster's routes.
+    let mut reversed: Vec<&str> = urls.split(',').collect();
+    reversed.reverse();
+    let _flow = serve_on(b, &reversed.join(","), project.path(), &["flow", "root"]);
+    let _gateway = serve_on(a, &urls, project.path(), &["gateway"]);
+    let addr = SocketAddr::from((a.addr(), 8080));
+    let answers = |limit: Duration| {
+        let started = Instant::now();
+        loop {
+            let answer = a.run(|| try_request(addr, "GET", "/", &[], b""));
+            if answer.is_ok_and(|r| r.text() == "Hello there") {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < limit, "no answer within {limit:?}");
+        }
+    };
+    answers(Duration::from_secs(20));
+
+    // The gateway's node dies.
+    nodes[0].signal_and_wait(9, Duration::from_secs(5));
+    let took = answers(Duration::from_secs(20));
+    eprintln!("answering again {took:?} after megazord-nats-0 died");
+}
+
 /// Requests per second the fault test sends, and for how long.
 const RATE: u32 = 200;
 const LOAD: Duration = Duration::from_secs(30);
