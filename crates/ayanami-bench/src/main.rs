@@ -3,11 +3,16 @@
 //!
 //! - `bench-helper worker`: an Ayanami `worker` that answers each call at
 //!   once with `{"output": <its input>}`;
+//! - `bench-helper echo`: the same as an `exec`, one call per process;
+//! - `bench-helper kinds SECONDS`: the cost of a call of each function kind
+//!   against plain Rust baselines, for `bench/functions.sh`;
 //! - `bench-helper responder URL`: a NATS responder that echoes every
 //!   request on `bench.echo`;
 //! - `bench-helper floor URL PORT`: an axum server whose `/one` and `/two`
 //!   make one and two request-replies to that responder with plain
 //!   async-nats; the floor Ayanami over NATS is measured against.
+
+mod kinds;
 
 use std::io::{BufRead, Write};
 
@@ -26,9 +31,14 @@ fn main() {
         .as_slice()
     {
         ["worker"] => worker(),
+        ["echo"] => echo(),
+        ["kinds", seconds] => kinds::run(seconds),
         ["responder", url] => runtime().block_on(responder(url)),
         ["floor", url, port] => runtime().block_on(floor(url, port)),
-        _ => Err("usage: bench-helper worker | responder URL | floor URL PORT".into()),
+        _ => Err(
+            "usage: bench-helper worker | echo | kinds SECONDS | responder URL | floor URL PORT"
+                .into(),
+        ),
     };
     if let Err(error) = result {
         eprintln!("bench-helper: {error}");
@@ -52,6 +62,14 @@ fn worker() -> Result {
         stdout.write_all(b"\n")?;
         stdout.flush()?;
     }
+    Ok(())
+}
+
+fn echo() -> Result {
+    let inputs: Value = serde_json::from_reader(std::io::stdin().lock())?;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &json!({"output": inputs["input"]}))?;
+    stdout.flush()?;
     Ok(())
 }
 
