@@ -515,10 +515,13 @@ fn report(outcomes: &[Outcome], settled: Duration, timeline: &[String]) {
     for o in outcomes.iter().filter(|o| !o.correct) {
         *by_second.entry(o.sent.as_secs()).or_default() += 1;
     }
-    let by_second: Vec<String> = by_second
+    let mut by_second: Vec<String> = by_second
         .iter()
         .map(|(s, n)| format!("{s}s: {n}"))
         .collect();
+    if by_second.is_empty() {
+        by_second.push("none".to_owned());
+    }
     eprintln!(
         "not answered correctly, by second sent: {}",
         by_second.join(", ")
