@@ -76,6 +76,34 @@ impl NatsServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Stops the server with SIGSTOP, as a hung host would: its
+    /// connections stay open, and nothing on them is answered.
+    ///
+    /// # Panics
+    ///
+    /// When the server is not running or cannot be signalled.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on with SIGCONT.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the server runs").to_string();
+        let status = Command::new("kill").args([signal, &pid]).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot send {signal} to nats-server {pid}"
+        );
+    }
+
     /// Kills the server, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

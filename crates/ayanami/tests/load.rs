@@ -3,9 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Ayanami, Process, Response, TempDir, ayanami, request};
+use ayanami_testing::NatsServer;
+
+use crate::support::{Ayanami, Process, Response, TempDir, ayanami, copy_example, request};
 
 /// A route whose answer comes from a worker that takes `DELAY` seconds per
 /// call, many calls at once, and says on stderr when each call starts.
@@ -227,4 +231,205 @@ fn raw_get(addr: SocketAddr, path: &str) -> String {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// A field of `/proc/PID/status` in KiB: `VmRSS` now, `VmHWM` at its peak.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Threads sending `GET path` back to back until `running` is cleared;
+/// each gives the status and duration of every answer.
+fn load(
+    addr: SocketAddr,
+    paths: &[&'static str],
+    threads: usize,
+    running: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<(u16, Duration)>>> {
+    (0..threads)
+        .map(|n| {
+            let (running, path) = (running.clone(), paths[n % paths.len()]);
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                while running.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let response = request(addr, "GET", path, &[], b"");
+                    answers.push((response.status, started.elapsed()));
+                }
+                answers
+            })
+        })
+        .collect()
+}
+
+/// Counts answers by status, as `200: 812, 504: 40`.
+fn by_status(answers: &[(u16, Duration)]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for (status, _) in answers {
+        *counts.entry(*status).or_insert(0) += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    counts.join(", ")
+}
+
+#[test]
+fn a_nats_server_paused_past_the_deadline_gives_504s_bounded_memory_and_service_after() {
+    let server = NatsServer::start();
+    let project = TempDir::new("sigstop");
+    copy_example(project.path(), |yaml| {
+        yaml.replace("timeout: 30s", "timeout: 2s")
+    });
+    let ayanami = Ayanami::run_with(project.path(), &["--nats", &server.url()], &[]);
+    let (addr, pid) = (ayanami.addr, ayanami.process.pid());
+    assert_eq!(ayanami.get("/").status, 200);
+
+    let running = Arc::new(AtomicBool::new(true));
+    let threads = load(addr, &["/", "/hello/rei"], 8, &running);
+    std::thread::sleep(Duration::from_secs(1));
+    let before = memory_kib(pid, "VmRSS:");
+    server.pause();
+    let paused = Instant::now();
+    let mut during = before;
+    while paused.elapsed() < Duration::from_secs(6) {
+        during = during.max(memory_kib(pid, "VmRSS:"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.resume();
+    let resumed = Instant::now();
+    while ayanami.get("/").status != 200 {
+        assert!(
+            resumed.elapsed() < Duration::from_secs(20),
+            "no service after SIGCONT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recovered_after = resumed.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    running.store(false, Ordering::Relaxed);
+
+    let answers: Vec<(u16, Duration)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    println!(
+        "NATS paused 6 s past a 2 s deadline: {} answers ({}); RSS {before} KiB before, at most {during} KiB paused; served again {recovered_after:?} after SIGCONT",
+        answers.len(),
+        by_status(&answers)
+    );
+    assert!(
+        answers.iter().any(|(s, _)| *s == 504),
+        "{}",
+        by_status(&answers)
+    );
+    for (status, took) in &answers {
+        assert!([200, 504].contains(status), "status {status}");
+        assert!(
+            *took < Duration::from_millis(3500),
+            "a request hung for {took:?}"
+        );
+    }
+    assert!(
+        during < before + 64 * 1024,
+        "RSS grew from {before} KiB to {during} KiB while NATS was paused"
+    );
+    for _ in 0..20 {
+        assert_eq!(ayanami.get("/hello/again").text(), "Hello again");
+    }
+}
+
+/// A fast route, and one whose worker reads every call and answers none,
+/// one call at a time, so that calls queue up to the bound.
+const STALLING: &str = r#"name: soak
+gateway:
+  timeout: 2s
+  routes:
+    - path: /
+    - path: /stall/{n}
+services:
+  stuck:
+    functions:
+      wait:
+        kind: worker
+        run: python3 -c "import sys; [None for _ in sys.stdin]"
+        inputs: [n]
+        outputs: [text]
+        timeout: 1s
+        concurrency: 1
+flows:
+  root:
+    wirings:
+      - from: trig.request.get.out
+        var: request
+      - var: content
+        value: fast
+        to: trig.response.get.in.content
+  stall:
+    timeout: 2s
+    wirings:
+      - from: trig.request.get.stall._n.out
+        var: request
+      - var: request.params.n
+        to: srvc.stuck.wait.in.n
+      - from: srvc.stuck.wait.out.text
+        var: text
+        to: trig.response.get.stall._n.in.content
+"#;
+
+#[test]
+fn sixty_seconds_at_full_speed_against_a_stalling_function_keep_memory_flat() {
+    let project = TempDir::new("soak");
+    std::fs::write(project.path().join("ayanami.yaml"), STALLING).unwrap();
+    let ayanami = Ayanami::run(project.path(), &[]);
+    let (addr, pid) = (ayanami.addr, ayanami.process.pid());
+
+    let running = Arc::new(AtomicBool::new(true));
+    let mut paths = vec!["/"; 8];
+    paths.extend(["/stall/1"; 48]);
+    let threads = load(addr, &paths, paths.len(), &running);
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_secs(1));
+        samples.push(memory_kib(pid, "VmRSS:"));
+    }
+    running.store(false, Ordering::Relaxed);
+    let answers: Vec<(u16, Duration)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+
+    let peak = memory_kib(pid, "VmHWM:");
+    let warm = samples[9];
+    let late = samples[samples.len() - 10..].iter().copied().max().unwrap();
+    println!(
+        "soak: {} requests in 60 s ({}); RSS {warm} KiB after 10 s, at most {late} KiB in the last 10 s, peak RSS {peak} KiB",
+        answers.len(),
+        by_status(&answers)
+    );
+    let fast = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(
+        fast > 1000,
+        "the fast route kept answering: {}",
+        by_status(&answers)
+    );
+    let refused = answers.iter().any(|(s, _)| *s == 503);
+    assert!(
+        refused,
+        "the stalled calls reached their bound: {}",
+        by_status(&answers)
+    );
+    for (status, took) in &answers {
+        assert!([200, 500, 503, 504].contains(status), "status {status}");
+        assert!(
+            *took < Duration::from_secs(4),
+            "a request hung for {took:?}"
+        );
+    }
+    assert!(
+        late <= warm + 16 * 1024,
+        "RSS grew from {warm} KiB after 10 s to {late} KiB at the end: {samples:?}"
+    );
+    assert_eq!(ayanami.get("/").text(), "fast");
 }
