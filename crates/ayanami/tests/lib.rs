@@ -18,3 +18,4 @@ mod support;
 mod triggers;
 mod up;
 mod watch;
+mod worker_docs;
