@@ -13,20 +13,66 @@
 pub mod schedule;
 pub mod subject;
 
-use tokio::task::JoinHandle;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use ayanami_bus::Subscription;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Running triggers; dropping the handle stops them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TriggerHandle {
+    /// Tasks that start work (schedules firing); stopped first.
+    starting: Vec<JoinHandle<()>>,
+    /// Subscriptions that start work (subject messages); dropped first.
+    taking: Vec<Subscription>,
+    /// Tasks and subscriptions that carry answers to work already taken.
     tasks: Vec<JoinHandle<()>>,
-    _subscriptions: Vec<Subscription>,
+    _answers: Vec<Subscription>,
+    /// Requests taken and not yet answered.
+    pending: Arc<AtomicUsize>,
+    /// Tells the task to answer every request left with an error.
+    give_up: Option<oneshot::Sender<()>>,
+}
+
+impl TriggerHandle {
+    /// Stops starting work: no more fires, no more messages taken, so
+    /// that other replicas (or NATS's "no responders") take them.
+    pub fn stop_taking(&mut self) {
+        for task in self.starting.drain(..) {
+            task.abort();
+        }
+        self.taking.clear();
+    }
+
+    /// Stops taking work and waits until every request taken is answered
+    /// or `deadline` passes; those left then get an error answer rather
+    /// than none. Returns how many were left.
+    pub async fn drain(&mut self, deadline: tokio::time::Instant) -> usize {
+        self.stop_taking();
+        while self.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = self.pending.load(Ordering::Acquire);
+        if left > 0 {
+            if let Some(give_up) = self.give_up.take() {
+                let _ = give_up.send(());
+            }
+            let answered = tokio::time::Instant::now() + Duration::from_secs(1);
+            while self.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < answered
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        left
+    }
 }
 
 impl Drop for TriggerHandle {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.starting.iter().chain(&self.tasks) {
             task.abort();
         }
     }

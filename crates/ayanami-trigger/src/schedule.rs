@@ -74,15 +74,19 @@ pub fn serve_with_clock<B: Bus, C: Clock>(
     composition: &Composition,
     clock: Arc<C>,
 ) -> TriggerHandle {
-    let tasks = composition
+    let starting = composition
         .triggers
         .schedules
         .iter()
         .map(|schedule| tokio::spawn(run(bus.clone(), clock.clone(), schedule.clone())))
         .collect();
     TriggerHandle {
-        tasks,
-        _subscriptions: Vec::new(),
+        starting,
+        taking: Vec::new(),
+        tasks: Vec::new(),
+        _answers: Vec::new(),
+        pending: Arc::default(),
+        give_up: None,
     }
 }
 

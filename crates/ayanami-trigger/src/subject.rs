@@ -8,13 +8,14 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ayanami_bus::{Bus, BusError, Delivery, Message, Sink};
 use ayanami_composition::{Composition, SubjectTrigger};
 use ayanami_event::{Direction, EventName, Id};
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::TriggerHandle;
@@ -38,13 +39,14 @@ const BUFFER: usize = 4096;
 /// A [`BusError`] when a subscription is refused.
 pub async fn serve<B: Bus>(bus: B, composition: &Composition) -> Result<TriggerHandle, BusError> {
     let (tx, rx) = mpsc::channel(BUFFER);
-    let mut subscriptions = Vec::new();
+    let mut taking = Vec::new();
+    let mut answers = Vec::new();
     let mut triggers = Vec::new();
     let mut flows: Vec<ReplyFlow> = Vec::new();
     for (index, trigger) in composition.triggers.subjects.iter().enumerate() {
         let sink = Sink::new(tx.clone(), Tag::Message(index).encode());
         let queue = trigger.queue();
-        subscriptions.push(bus.subscribe(&trigger.subject, Some(&queue), sink).await?);
+        taking.push(bus.subscribe(&trigger.subject, Some(&queue), sink).await?);
         let flow = trigger
             .reply
             .as_deref()
@@ -55,9 +57,9 @@ pub async fn serve<B: Bus>(bus: B, composition: &Composition) -> Result<TriggerH
                 let out = EventName::flow(&flow.name, Direction::Out, None).subject("*");
                 let err = EventName::flow(&flow.name, Direction::Err, None).subject("*");
                 let sink = Sink::new(tx.clone(), Tag::Outputs(at).encode());
-                subscriptions.push(bus.subscribe(&format!("{out}.>"), None, sink).await?);
+                answers.push(bus.subscribe(&format!("{out}.>"), None, sink).await?);
                 let sink = Sink::new(tx.clone(), Tag::Error(at).encode());
-                subscriptions.push(bus.subscribe(&err, None, sink).await?);
+                answers.push(bus.subscribe(&err, None, sink).await?);
                 flows.push(ReplyFlow {
                     name: flow.name.clone(),
                     outputs: flow.outputs.clone(),
@@ -74,16 +76,23 @@ pub async fn serve<B: Bus>(bus: B, composition: &Composition) -> Result<TriggerH
             reply,
         });
     }
+    let count = Arc::new(AtomicUsize::new(0));
+    let (give_up, given_up) = oneshot::channel();
     let state = State {
         bus,
         triggers,
         flows,
         pending: HashMap::new(),
         deadlines: BinaryHeap::new(),
+        count: count.clone(),
     };
     Ok(TriggerHandle {
-        tasks: vec![tokio::spawn(state.run(rx))],
-        _subscriptions: subscriptions,
+        starting: Vec::new(),
+        taking,
+        tasks: vec![tokio::spawn(state.run(rx, given_up))],
+        _answers: answers,
+        pending: count,
+        give_up: Some(give_up),
     })
 }
 
@@ -144,21 +153,30 @@ struct State<B> {
     /// By instance ID.
     pending: HashMap<String, Pending>,
     deadlines: BinaryHeap<Reverse<(Instant, String)>>,
+    /// How many requests are pending, for [`TriggerHandle::drain`].
+    count: Arc<AtomicUsize>,
 }
 
 impl<B: Bus> State<B> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Delivery>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Delivery>, mut give_up: oneshot::Receiver<()>) {
+        let mut giving_up = true;
         loop {
+            self.count.store(self.pending.len(), Ordering::Release);
             let next = self.deadlines.peek().map(|Reverse((at, _))| *at);
-            let delivery = match next {
-                Some(at) => tokio::select! {
-                    delivery = rx.recv() => delivery,
-                    () = tokio::time::sleep_until(at) => {
-                        self.expire().await;
-                        continue;
+            let far = Instant::now() + Duration::from_secs(3600);
+            let delivery = tokio::select! {
+                delivery = rx.recv() => delivery,
+                () = tokio::time::sleep_until(next.unwrap_or(far)) => {
+                    self.expire().await;
+                    continue;
+                }
+                stop = &mut give_up, if giving_up => {
+                    giving_up = false;
+                    if stop.is_ok() {
+                        self.give_up().await;
                     }
-                },
-                None => rx.recv().await,
+                    continue;
+                }
             };
             let Some(Delivery { tag, message }) = delivery else {
                 return;
@@ -260,6 +278,23 @@ impl<B: Bus> State<B> {
         self.compact();
     }
 
+    /// Answers every request still waiting with an error: the process is
+    /// stopping and its grace period is over.
+    async fn give_up(&mut self) {
+        self.deadlines.clear();
+        for (id, pending) in std::mem::take(&mut self.pending) {
+            let flow = &self.flows[pending.flow].name;
+            tracing::warn!(%id, %flow, "stopping before the flow answered");
+            let message = format!("Ayanami stopped before flow `{flow}` answered; try again");
+            self.answer(
+                pending.reply.to_string(),
+                json!({"error": {"message": message}}),
+            )
+            .await;
+        }
+        self.count.store(0, Ordering::Release);
+    }
+
     /// Answers every request whose flow has not answered in time.
     async fn expire(&mut self) {
         let now = Instant::now();
@@ -287,8 +322,23 @@ impl<B: Bus> State<B> {
         }
     }
 
+    /// Publishes `value` on a request's reply subject; an answer too large
+    /// for the bus is replaced by an error saying so, so that the
+    /// requester never waits in vain.
     async fn answer(&self, reply: String, value: Value) {
-        if let Err(error) = self.bus.publish(reply, Arc::new(value)).await {
+        let error = match self.bus.publish(reply.clone(), Arc::new(value)).await {
+            Ok(()) => return,
+            Err(BusError::PayloadTooLarge { size, limit, .. }) => {
+                let message = format!(
+                    "the flow's answer is {size} bytes of JSON, more than the NATS server's limit of {limit}"
+                );
+                self.bus
+                    .publish(reply, Arc::new(json!({"error": {"message": message}})))
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = error {
             tracing::warn!(%error, "a subject trigger's answer could not be published");
         }
     }

@@ -171,13 +171,18 @@ pub(crate) struct Addresses {
 pub(crate) struct Running {
     services: Vec<ayanami_function::ServiceHandle>,
     flows: Vec<ayanami_flow::FlowHandle>,
-    _triggers: Vec<ayanami_trigger::TriggerHandle>,
+    triggers: Vec<ayanami_trigger::TriggerHandle>,
     gateway: Option<(axum::Router, ayanami_gateway::GatewayHandle)>,
 }
 
 impl Running {
-    /// Lets flows, then services, finish what they took, until `deadline`.
+    /// Stops the triggers taking work, lets flows, then services, finish
+    /// what they took, then the triggers answer what they took, until
+    /// `deadline`.
     async fn drain(&mut self, deadline: tokio::time::Instant) {
+        for trigger in &mut self.triggers {
+            trigger.stop_taking();
+        }
         let mut instances = 0;
         for flow in &mut self.flows {
             instances += flow.drain(deadline).await;
@@ -186,8 +191,17 @@ impl Running {
         for service in &mut self.services {
             calls += service.drain(deadline).await;
         }
-        if instances + calls > 0 {
-            tracing::warn!(instances, calls, "grace period over; stopping what is left");
+        let mut requests = 0;
+        for trigger in &mut self.triggers {
+            requests += trigger.drain(deadline).await;
+        }
+        if instances + calls + requests > 0 {
+            tracing::warn!(
+                instances,
+                calls,
+                requests,
+                "grace period over; stopping what is left"
+            );
         }
     }
 }
@@ -203,7 +217,7 @@ pub(crate) async fn start<B: Bus>(
     let mut running = Running {
         services: Vec::new(),
         flows: Vec::new(),
-        _triggers: Vec::new(),
+        triggers: Vec::new(),
         gateway: None,
     };
     for component in components {
@@ -226,7 +240,7 @@ pub(crate) async fn start<B: Bus>(
             }
             Component::Subjects => {
                 let subjects = ayanami_trigger::subject::serve(bus.clone(), composition).await?;
-                running._triggers.push(subjects);
+                running.triggers.push(subjects);
             }
             Component::Schedules => {
                 // Fired only once the bus has every other subscription.
@@ -238,7 +252,7 @@ pub(crate) async fn start<B: Bus>(
         .context("the bus did not confirm the subscriptions")?;
     if components.contains(&Component::Schedules) {
         let schedules = ayanami_trigger::schedule::serve(bus.clone(), composition);
-        running._triggers.push(schedules);
+        running.triggers.push(schedules);
     }
     Ok(running)
 }

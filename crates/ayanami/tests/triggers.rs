@@ -184,6 +184,8 @@ if name == "crash":
     sys.exit("no greeting for crash")
 if name == "slow":
     time.sleep(9)
+if name == "nap":
+    time.sleep(3)
 print(json.dumps({"greeting": "Hello " + name}))
 "#,
     )
@@ -242,6 +244,114 @@ fn a_nats_request_on_a_subject_is_answered_with_the_flows_outputs() {
     // The flow's 5 s deadline passes while the function sleeps.
     let late = replies[2]["error"]["message"].as_str().unwrap_or_default();
     assert!(late.contains("deadline"), "{}", replies[2]);
+    assert_eq!(
+        process.signal_and_wait(15, Duration::from_secs(15)),
+        Some(0)
+    );
+}
+
+/// Sends three requests for `argv[2]`, says `sent`, and a second later
+/// sends one more for `rei`; prints each outcome as it ends: the answer,
+/// or the exception's name.
+const STOPPING_CLIENT: &str = r#"
+import asyncio, sys, nats
+async def main():
+    nc = await nats.connect(sys.argv[1])
+    async def ask(name):
+        try:
+            reply = await nc.request("orders.created", ('{"name": "%s"}' % name).encode(), timeout=20)
+            return reply.data.decode()
+        except Exception as error:
+            return type(error).__name__
+    first = [asyncio.create_task(ask(sys.argv[2])) for _ in range(3)]
+    await asyncio.sleep(1)
+    print("sent", flush=True)
+    await asyncio.sleep(1)
+    print("late", await ask("rei"), flush=True)
+    for task in first:
+        print("first", await task, flush=True)
+    print("done", flush=True)
+asyncio.run(main())
+"#;
+
+/// Runs the orders project with `grace`, sends three requests for `name`,
+/// stops Ayanami with SIGTERM while they wait, and returns what the client
+/// saw and Ayanami's exit code.
+fn stop_while_waiting(name: &str, grace: &str) -> (String, Option<i32>) {
+    let server = NatsServer::start();
+    let dir = TempDir::new("subject-stop");
+    orders(dir.path());
+    let mut run = ayanami(&["run", "--nats", &server.url(), "--grace", grace]);
+    run.arg(dir.path());
+    let (mut ayanami, _) = Process::start(run, "component ready");
+    let mut client = Command::new("python3");
+    client.args(["-c", STOPPING_CLIENT, &server.url(), name]);
+    let (mut client, _) = Process::start(client, "sent");
+    let code = ayanami.signal_and_wait(15, Duration::from_secs(20));
+    client.wait_for("done", Duration::from_secs(25));
+    (client.log(), code)
+}
+
+#[test]
+fn a_stop_lets_requests_taken_get_their_answers_and_sends_new_ones_elsewhere() {
+    let (log, code) = stop_while_waiting("nap", "10s");
+    assert_eq!(code, Some(0), "{log}");
+    // Nothing else listens on the subject once the trigger stopped taking.
+    assert!(log.contains("late NoRespondersError"), "{log}");
+    let answers: Vec<&str> = log.lines().filter(|l| l.starts_with("first ")).collect();
+    assert_eq!(answers, [r#"first {"greeting":"Hello nap"}"#; 3], "{log}");
+}
+
+#[test]
+fn requests_still_waiting_when_the_grace_period_ends_get_an_error_answer() {
+    let (log, code) = stop_while_waiting("slow", "1s");
+    assert_eq!(code, Some(0), "{log}");
+    let answers: Vec<&str> = log.lines().filter(|l| l.starts_with("first ")).collect();
+    let expected =
+        r#"first {"error":{"message":"Ayanami stopped before flow `order` answered; try again"}}"#;
+    assert_eq!(answers, [expected; 3], "{log}");
+}
+
+#[test]
+fn an_answer_too_large_for_nats_is_replaced_by_an_error_saying_so() {
+    let server = NatsServer::start_with_config("max_payload: 65536");
+    let dir = TempDir::new("subject-large");
+    std::fs::write(
+        dir.path().join("ayanami.yaml"),
+        r#"name: echo
+triggers:
+  subject:
+    twice:
+      subject: echo.twice
+      reply: true
+flows:
+  twice:
+    outputs: [a, b]
+    wirings:
+      - from: trig.subject.twice.out.data
+        var: a
+      - from: trig.subject.twice.out.data
+        var: b
+"#,
+    )
+    .unwrap();
+    let mut run = ayanami(&["run", "--nats", &server.url()]);
+    run.arg(dir.path());
+    let (mut process, _) = Process::start(run, "component ready");
+    let small = json!("x".repeat(100)).to_string();
+    let large = json!("x".repeat(40_000)).to_string();
+    let replies = requests(&server.url(), "echo.twice", &[&small, &large]);
+    assert_eq!(
+        replies[0],
+        json!({"a": "x".repeat(100), "b": "x".repeat(100)})
+    );
+    let message = replies[1]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the flow's answer is 80")
+            && message.ends_with("more than the NATS server's limit of 65536"),
+        "{}",
+        replies[1]
+    );
     assert_eq!(
         process.signal_and_wait(15, Duration::from_secs(15)),
         Some(0)
