@@ -778,7 +778,30 @@ impl Decoder {
             let triggered = wirings
                 .iter()
                 .filter(|w: &&Wiring| w.from.as_ref().is_some_and(|e| e.kind() == EventKind::Trig));
-            inputs.extend(triggered.map(|w| w.var.clone()));
+            let mut by_event: Vec<(EventName, Vec<&str>)> = Vec::new();
+            for wiring in triggered {
+                if !inputs.contains(&wiring.var) {
+                    inputs.push(wiring.var.clone());
+                }
+                let Some(event) = wiring.from.as_ref().map(EventName::base) else {
+                    continue;
+                };
+                match by_event.iter_mut().find(|(e, _)| *e == event) {
+                    Some((_, vars)) => vars.push(&wiring.var),
+                    None => by_event.push((event, vec![&wiring.var])),
+                }
+            }
+            // Each trigger event starts an instance of its own, so each must
+            // set every input, or its instances wait until their deadline.
+            if let Some((event, _)) = by_event
+                .iter()
+                .find(|(_, vars)| inputs.iter().any(|i| !vars.contains(&i.as_str())))
+            {
+                self.error(
+                    span,
+                    format!("{what} starts from several trigger events, and `{event}` does not set all of its inputs ({}); each event starts an instance of its own, which would wait for the rest until its deadline. Set the same variables from every trigger, or list the flow's `inputs`", backticked(&inputs)),
+                );
+            }
         }
         let settable: Vec<&str> = inputs
             .iter()

@@ -54,7 +54,7 @@ impl Decoder {
                 let error = error.trim_end_matches('.');
                 self.error(
                     cron_node.span,
-                    format!("`cron` of {what} is not a cron expression ({error}); write six fields, `second minute hour day-of-month month day-of-week`, such as `0 */5 * * * *`"),
+                    format!("`cron` of {what} is not a cron expression ({error}); its fields are `second minute hour day-of-month month day-of-week`, the second optional, such as `0 */5 * * * *`"),
                 );
                 return None;
             }
@@ -64,7 +64,8 @@ impl Decoder {
             Some(node) => {
                 let zone = self.string(node, &format!("`timezone` of {what}"))?;
                 match jiff::tz::TimeZone::get(&zone) {
-                    Ok(timezone) => (zone, timezone),
+                    // The database's own spelling, whatever the case written.
+                    Ok(timezone) => (timezone.iana_name().unwrap_or(&zone).to_owned(), timezone),
                     Err(_) => {
                         self.error(
                             node.span,
@@ -75,6 +76,14 @@ impl Decoder {
                 }
             }
         };
+        let now = jiff::Timestamp::now().to_zoned(timezone.clone());
+        if cron.find_next_occurrence(&now, false).is_err() {
+            self.error(
+                cron_node.span,
+                format!("`cron` of {what} never fires: no time from now on matches `{expression}`"),
+            );
+            return None;
+        }
         Some(Schedule {
             name,
             expression,
@@ -133,8 +142,26 @@ impl Decoder {
     }
 
     /// Names the flow whose outputs answer each replying subject trigger:
-    /// the one flow that starts from the trigger's event.
+    /// the one flow that starts from the trigger's event. Two replying
+    /// triggers must not take the same messages: a request would get two
+    /// answers, and keep whichever came first.
     pub(super) fn reply_flows(&mut self, triggers: &mut Triggers, flows: &[Flow]) {
+        let replying: Vec<&SubjectTrigger> = triggers
+            .subjects
+            .iter()
+            .filter(|t| t.reply.is_some())
+            .collect();
+        for (index, second) in replying.iter().enumerate() {
+            if let Some(first) = replying[..index]
+                .iter()
+                .find(|f| overlap(&f.subject, &second.subject))
+            {
+                self.error(
+                    second.span,
+                    format!("subject triggers `{}` and `{}` both reply, and both take messages on `{}`, so a request would get two answers; drop `reply` from one, or give them subjects that do not overlap", first.name, second.name, second.subject),
+                );
+            }
+        }
         for trigger in &mut triggers.subjects {
             if trigger.reply.is_none() {
                 continue;
@@ -150,6 +177,10 @@ impl Decoder {
                 .map(|flow| flow.name.as_str())
                 .collect();
             match started.as_slice() {
+                [flow] if flows.iter().any(|f| f.name == *flow && f.outputs.iter().any(|o| o == "error")) => self.error(
+                    trigger.span,
+                    format!("flow `{flow}` answers subject trigger `{}` with its outputs, one of which is `error`, the key of a failure's answer; rename that output", trigger.name),
+                ),
                 [flow] => trigger.reply = Some((*flow).to_owned()),
                 [] => self.error(
                     trigger.span,
@@ -199,9 +230,44 @@ fn check_subject(subject: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether some subject matches both patterns.
+fn overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    for index in 0.. {
+        match (a.get(index), b.get(index)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) if x == y || *x == "*" || *y == "*" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_subject;
+    use super::{check_subject, overlap};
+
+    #[test]
+    fn patterns_overlap_when_one_subject_matches_both() {
+        for (a, b) in [
+            ("a.b", "a.b"),
+            ("a.*", "a.c"),
+            ("a.>", "a.b.c"),
+            ("*.b", "a.*"),
+            ("a.>", "a.*"),
+        ] {
+            assert!(overlap(a, b) && overlap(b, a), "{a} {b}");
+        }
+        for (a, b) in [
+            ("a.b", "a.c"),
+            ("a.*", "a.b.c"),
+            ("a.b.>", "a.b"),
+            ("a", "b.>"),
+        ] {
+            assert!(!overlap(a, b) && !overlap(b, a), "{a} {b}");
+        }
+    }
 
     #[test]
     fn subjects_follow_nats_rules_and_stay_clear_of_events() {

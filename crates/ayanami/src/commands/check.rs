@@ -31,12 +31,18 @@ impl CheckCommand {
                         warning.message
                     );
                 }
-                let flows = composition.flows.len();
-                let services = composition.services.len();
                 let routes = composition.gateway.as_ref().map_or(0, |g| g.routes.len());
+                let triggers = &composition.triggers;
+                let counts = [
+                    count(composition.services.len(), "service"),
+                    count(composition.flows.len(), "flow"),
+                    count(routes, "route"),
+                    count(triggers.schedules.len(), "schedule"),
+                    count(triggers.subjects.len(), "subject trigger"),
+                ];
                 println!(
-                    "ok: `{}` has {services} services, {flows} flows and {routes} routes",
-                    composition.name
+                    "ok: `{}` has {}, {}, {}, {} and {}",
+                    composition.name, counts[0], counts[1], counts[2], counts[3], counts[4]
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -46,5 +52,14 @@ impl CheckCommand {
             }
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+/// `1 flow`, `3 flows`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
