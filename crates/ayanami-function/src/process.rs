@@ -151,6 +151,18 @@ pub(crate) fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Should Ayanami be killed outright (SIGKILL, the OOM killer), the
+    // function gets SIGTERM rather than running on unsupervised. Calls are
+    // spawned from the async runtime's threads, which live as long as the
+    // process, so the signal comes only when the process is gone.
+    // SAFETY: between fork and exec the closure only makes one system
+    // call, which allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
     command.spawn().map_err(|error| {
         let detail = format!("could not start `{}`: {error}", argv[0]);
         CallError::new(name, CallErrorKind::Spawn, detail)

@@ -1,8 +1,9 @@
-//! `ayanami up` killed outright takes its children with it.
+//! Ayanami killed outright takes its children with it: `up` its
+//! components and NATS, a component its functions' processes.
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Process, ayanami, example_dir};
+use crate::support::{Ayanami, Process, TempDir, ayanami, example_dir, try_request};
 
 /// The processes whose parent is `pid`.
 fn children(pid: u32) -> Vec<u32> {
@@ -44,13 +45,78 @@ fn killing_up_with_sigkill_stops_every_component_and_nats() {
         up.log()
     );
     assert_eq!(up.signal_and_wait(9, Duration::from_secs(5)), None);
+    assert_all_stop(&started);
+}
+
+/// Waits up to 15 s for every process of `pids` to stop.
+fn assert_all_stop(pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while started.iter().any(|&pid| runs(pid)) {
+    while pids.iter().any(|&pid| runs(pid)) {
         assert!(
             Instant::now() < deadline,
-            "still running 15 s after up was killed: {:?}",
-            started.iter().filter(|&&pid| runs(pid)).collect::<Vec<_>>()
+            "still running 15 s after their parent was killed: {:?}",
+            pids.iter().filter(|&&pid| runs(pid)).collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn killing_ayanami_with_sigkill_stops_the_function_calls_it_started() {
+    let dir = TempDir::new("orphan-calls");
+    std::fs::write(
+        dir.path().join("ayanami.yaml"),
+        "name: naps
+gateway:
+  routes:
+    - path: /nap
+services:
+  slow:
+    functions:
+      nap:
+        kind: exec
+        run: python3 -c 'import time; time.sleep(60)'
+        inputs: [request]
+        outputs: [content]
+        timeout: 60s
+flows:
+  nap:
+    wirings:
+      - from: trig.request.get.nap.out
+        var: request
+        to: srvc.slow.nap.in.request
+      - from: srvc.slow.nap.out.content
+        var: content
+        to: trig.response.get.nap.in.content
+",
+    )
+    .unwrap();
+    let mut ayanami = Ayanami::run(dir.path(), &[]);
+    let addr = ayanami.addr;
+    let clients: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || try_request(addr, "GET", "/nap", &[], b"")))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let calls = loop {
+        let calls = children(ayanami.process.pid());
+        if calls.len() == 3 {
+            break calls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "3 calls did not start: {calls:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        ayanami.process.signal_and_wait(9, Duration::from_secs(5)),
+        None
+    );
+    assert_all_stop(&calls);
+    for client in clients {
+        assert!(
+            client.join().unwrap().is_err(),
+            "no answer from a killed process"
+        );
     }
 }
