@@ -69,6 +69,11 @@ struct Builder {
     edges: Vec<Edge>,
     /// A route's request and response events, without variable, to its node.
     routes: HashMap<String, String>,
+    /// How a trigger's node hears of a flow's failure: `500` for a route,
+    /// `error` for a replying subject; absent for a trigger nobody waits on.
+    failures: HashMap<String, &'static str>,
+    /// The flow that answers each replying subject trigger, to its node.
+    replies: HashMap<String, String>,
     /// `(service, function)` to its node.
     functions: HashMap<(String, String), String>,
     /// Events of no route or function, to their node.
@@ -87,6 +92,8 @@ impl Builder {
             loose: Vec::new(),
             edges: Vec::new(),
             routes: HashMap::new(),
+            failures: HashMap::new(),
+            replies: HashMap::new(),
             functions: HashMap::new(),
             events: HashMap::new(),
             next: HashMap::new(),
@@ -115,6 +122,7 @@ impl Builder {
                 let response = route.response_event(method).to_string();
                 self.routes.insert(request, id.clone());
                 self.routes.insert(response, id.clone());
+                self.failures.insert(id.clone(), "500");
                 nodes.push(Node {
                     id,
                     label: format!("{method} {}", route.path),
@@ -151,6 +159,10 @@ impl Builder {
         for subject in &triggers.subjects {
             let id = self.id("trigger");
             self.routes.insert(subject.event().to_string(), id.clone());
+            if let Some(flow) = &subject.reply {
+                self.failures.insert(id.clone(), "error");
+                self.replies.insert(flow.clone(), id.clone());
+            }
             nodes.push(Node {
                 id,
                 label: format!("{}: {}", subject.name, subject.subject),
@@ -223,6 +235,12 @@ impl Builder {
             }
         }
 
+        if let Some(trigger) = self.replies.get(&flow.name).cloned() {
+            for output in &flow.outputs {
+                let var = vars.node_of(output, || self.id("var"));
+                self.edge(var.id, trigger.clone(), "reply", EdgeKind::Value);
+            }
+        }
         let mut nodes = vars.nodes;
         let unhandled: Vec<_> = calls.difference(&handled).collect();
         if !unhandled.is_empty() {
@@ -234,7 +252,9 @@ impl Builder {
             }
             routes.dedup();
             for route in routes {
-                self.edge(failure.clone(), route, "500", EdgeKind::Error);
+                if let Some(label) = self.failures.get(&route).copied() {
+                    self.edge(failure.clone(), route, label, EdgeKind::Error);
+                }
             }
             nodes.push(Node {
                 id: failure,
@@ -351,6 +371,8 @@ impl Builder {
             loose,
             edges,
             routes: _,
+            failures: _,
+            replies: _,
             functions: _,
             events: _,
             next: _,

@@ -89,14 +89,14 @@ fn an_unknown_flow_is_refused_with_the_flows_there_are() {
 }
 
 #[test]
-fn schedules_and_subjects_are_drawn_as_triggers_of_their_flows() {
+fn schedules_and_subjects_are_drawn_as_triggers_of_their_flows_and_replies_back() {
     let dir = crate::support::TempDir::new("graph-triggers");
     let yaml = "name: clock
 triggers:
   schedule:
     nightly: {cron: '0 0 3 * * *', timezone: Europe/Berlin}
   subject:
-    orders: {subject: orders.created}
+    orders: {subject: orders.created, reply: true}
 flows:
   tick:
     outputs: [fire]
@@ -124,6 +124,7 @@ flows:
         "    trigger2([\"orders: orders.created\"])",
         "  trigger1 --> var1",
         "  trigger2 --> var2",
+        "  var2 -- \"reply\" --> trigger2",
     ] {
         assert!(
             mermaid.lines().any(|l| l == line),
