@@ -19,4 +19,6 @@ seconds=${1:-10}
 command -v python3 >/dev/null || { echo "python3 is missing: apt-get install python3" >&2; exit 1; }
 
 cargo build --release --locked -q -p ayanami-bench
-exec target/release/bench-helper kinds "$seconds"
+PATH="$PWD/target/release:$PATH"
+export PATH
+exec bench-helper kinds "$seconds"

@@ -1,5 +1,6 @@
 //! `bench-helper kinds SECONDS`: the cost of a call of each function kind,
-//! through Ayanami's function runner, against a baseline in the same run:
+//! through Ayanami's function runner, against a baseline in the same run
+//! (`bench-helper` must be on PATH, as functions name programs):
 //!
 //! - `exec` of a small Rust program, one call at a time, against a plain
 //!   loop that spawns the same program, writes it the same JSON and waits
@@ -42,8 +43,13 @@ for line in sys.stdin:
     print(json.dumps(reply), flush=True)
 ";
 
-/// How many rounds of each kind and its baseline alternate.
-const ROUNDS: u32 = 10;
+/// How many rounds of each kind and its baselines alternate.
+const ROUNDS: u32 = 20;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
 
 /// Calls made and the time they took.
 #[derive(Default)]
@@ -70,15 +76,14 @@ impl Rate {
 pub(crate) fn run(seconds: &str) -> Result {
     let seconds: f64 = seconds.parse()?;
     let span = Duration::from_secs_f64(seconds);
-    let helper = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("ayanami-bench-kinds-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let outcome = measure(&dir, &helper, span);
+    let outcome = measure(&dir, span);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
 
-fn measure(dir: &Path, helper: &Path, span: Duration) -> Result {
+fn measure(dir: &Path, span: Duration) -> Result {
     let runtime = tokio::runtime::Runtime::new()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
@@ -88,7 +93,6 @@ fn measure(dir: &Path, helper: &Path, span: Duration) -> Result {
     std::fs::write(dir.join("echo.py"), PYTHON)?;
     std::fs::write(dir.join("worker.py"), PYTHON_WORKER)?;
     let python = interpreter()?;
-    let helper = helper.display().to_string();
     let yaml = format!(
         "name: kinds
 services:
@@ -96,7 +100,7 @@ services:
     functions:
       exec:
         kind: exec
-        run: {helper} echo
+        run: bench-helper echo
         inputs: [input]
         outputs: [output]
       http:
@@ -135,19 +139,25 @@ services:
     // Other work on the machine comes and goes; alternating short rounds
     // of a kind and its baselines exposes them to the same conditions.
     let round = span / ROUNDS;
-    let echo = [helper, "echo".to_owned()];
+    let echo = ["bench-helper".to_owned(), "echo".to_owned()];
     let url = format!("http://{addr}/echo");
     let mut rates: [Rate; 5] = Default::default();
+    let mut ratios: [Vec<f64>; 3] = Default::default();
     for _ in 0..ROUNDS {
-        rates[0].add(&spawn_loop(&echo, round)?);
+        let spawn = spawn_loop(&echo, round)?;
         let argv = echo.clone();
-        rates[1].add(
-            &runtime.block_on(async move { tokio::spawn(tokio_spawn_loop(argv, round)).await? })?,
-        );
-        rates[2].add(&runtime.block_on(calls(&runner, 0, 1, round))?);
+        let tokio_spawn =
+            runtime.block_on(async move { tokio::spawn(tokio_spawn_loop(argv, round)).await? })?;
+        let exec = runtime.block_on(calls(&runner, 0, 1, round))?;
         let url = url.clone();
-        rates[3].add(&runtime.block_on(async move { tokio::spawn(post_loop(url, round)).await? })?);
-        rates[4].add(&runtime.block_on(calls(&runner, 1, 1, round))?);
+        let raw = runtime.block_on(async move { tokio::spawn(post_loop(url, round)).await? })?;
+        let http = runtime.block_on(calls(&runner, 1, 1, round))?;
+        ratios[0].push(exec.micros_per_call() / spawn.micros_per_call());
+        ratios[1].push(exec.micros_per_call() / tokio_spawn.micros_per_call());
+        ratios[2].push(http.micros_per_call() / raw.micros_per_call());
+        for (total, rate) in rates.iter_mut().zip([spawn, tokio_spawn, exec, raw, http]) {
+            total.add(&rate);
+        }
     }
     let [spawn, tokio_spawn, exec, raw, http] = rates;
     row("spawn + write + read + wait (plain Rust)", &spawn);
@@ -165,24 +175,27 @@ services:
     row("python worker, 32 in flight", &python_worker);
 
     println!();
+    let [exec_spawn, exec_tokio, http_raw] = ratios.map(median);
+    println!("time per call, the median of {ROUNDS} rounds (the whole run's in brackets):");
     println!(
-        "exec / plain spawn, time per call:      {:.2} (goal <= 1.3)",
+        "exec / plain spawn:                     {exec_spawn:.2} ({:.2}) (goal <= 1.3)",
         exec.micros_per_call() / spawn.micros_per_call()
     );
     println!(
-        "exec / tokio::process, time per call:   {:.2}",
+        "exec / tokio::process:                  {exec_tokio:.2} ({:.2})",
         exec.micros_per_call() / tokio_spawn.micros_per_call()
     );
     println!(
-        "http / plain hyper, time per call:      {:.2}",
+        "http / plain hyper:                     {http_raw:.2} ({:.2})",
         http.micros_per_call() / raw.micros_per_call()
     );
+    println!("calls per second, 32 in flight:");
     println!(
-        "python exec / plain spawns, calls/s:    {:.2}",
+        "python exec / plain spawns:             {:.2}",
         python_exec.per_second() / python_spawn.per_second()
     );
     println!(
-        "python worker / python exec, calls/s:   {:.1} (goal >= 20)",
+        "python worker / python exec:            {:.1} (goal >= 20)",
         python_worker.per_second() / python_exec.per_second()
     );
     Ok(())
