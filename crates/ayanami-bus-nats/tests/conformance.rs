@@ -52,3 +52,9 @@ async fn requests() {
     let server = NatsServer::start();
     conformance::requests(bus(&server).await).await;
 }
+
+#[tokio::test]
+async fn slow_consumers() {
+    let server = NatsServer::start();
+    conformance::slow_consumers(bus(&server).await).await;
+}

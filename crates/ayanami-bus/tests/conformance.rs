@@ -37,3 +37,8 @@ async fn large_payloads() {
 async fn requests() {
     conformance::requests(MemoryBus::new()).await;
 }
+
+#[tokio::test]
+async fn slow_consumers() {
+    conformance::slow_consumers(MemoryBus::new()).await;
+}

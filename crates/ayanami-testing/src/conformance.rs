@@ -251,3 +251,49 @@ pub async fn requests<B: Bus>(bus: B) {
         "a plain event has no reply subject"
     );
 }
+
+/// A subscriber that stops reading loses what overflows its buffer, and
+/// each loss is counted in `ayanami_bus_dropped_total`; the publisher and
+/// the other subscribers go on as if it were not there.
+pub async fn slow_consumers<B: Bus>(bus: B) {
+    const SENT: usize = 100;
+    const BUFFER: usize = 4;
+    let mut probe = Probe::new(bus);
+    let (stalled_tx, mut stalled_rx) = mpsc::channel(BUFFER);
+    let stalled = Sink::new(stalled_tx, 1);
+    let _stalled = probe.bus.subscribe("slow.>", None, stalled).await.unwrap();
+    let _reading = probe.subscribe("slow.>", None, 0).await;
+    probe.bus.flush().await.unwrap();
+    let dropped_before = dropped_total();
+
+    for n in 0..SENT {
+        let subject = format!("slow.{n}");
+        tokio::time::timeout(LIMIT, probe.publish(&subject, json!(n)))
+            .await
+            .expect("a stalled subscriber never holds up the publisher");
+    }
+    let seen = probe.settle(SENT).await;
+    let values: Vec<_> = seen.iter().map(|(_, _, value)| value.clone()).collect();
+    assert_eq!(values, (0..SENT).map(|n| json!(n)).collect::<Vec<_>>());
+
+    let mut held = Vec::new();
+    while let Ok(delivery) = stalled_rx.try_recv() {
+        held.push((*delivery.message.value).clone());
+    }
+    assert_eq!(held, (0..BUFFER).map(|n| json!(n)).collect::<Vec<_>>());
+    let dropped = dropped_total() - dropped_before;
+    assert!(
+        dropped >= (SENT - BUFFER) as u64,
+        "{dropped} drops counted for {} messages lost",
+        SENT - BUFFER
+    );
+}
+
+/// `ayanami_bus_dropped_total` as the metrics page shows it.
+fn dropped_total() -> u64 {
+    let text = ayanami_metrics::metrics().encode();
+    text.lines()
+        .find_map(|line| line.strip_prefix("ayanami_bus_dropped_total "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no ayanami_bus_dropped_total in:\n{text}"))
+}
