@@ -286,6 +286,14 @@ fn components_reconnect_after_the_nats_server_restarts() {
 
     let answers: Vec<(u16, Duration)> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert!(answers.len() > 10);
+    let count = |code: u16| answers.iter().filter(|(status, _)| *status == code).count();
+    println!(
+        "NATS restart under load: {} requests, {} answered 200, {} 500, {} 504, none unanswered",
+        answers.len(),
+        count(200),
+        count(500),
+        count(504)
+    );
     for (status, took) in &answers {
         assert!([200, 500, 504].contains(status), "status {status}");
         assert!(
