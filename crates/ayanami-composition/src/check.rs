@@ -320,10 +320,24 @@ fn check_trigger_event(
         return;
     }
     if trigger == "response" {
-        let var = event.var().map(|v| v.split('.').next().unwrap_or(v));
-        if let Some(var) = var.filter(|v| !RESPONSE_VARS.contains(v)) {
-            d.error(span, format!("unknown response variable `{var}`; the gateway reads `code`, `content` and `header`"));
-        }
+        check_response_var(event, span, d);
+    }
+}
+
+/// The gateway reads `code` and `content` whole and `header` whole or one
+/// header at a time, so a part of `code` or `content` would never be read.
+fn check_response_var(event: &EventName, span: Span, d: &mut Decoder) {
+    let Some(path) = event.var() else {
+        return;
+    };
+    let (var, part) = path
+        .split_once('.')
+        .map_or((path, None), |(v, p)| (v, Some(p)));
+    if !RESPONSE_VARS.contains(&var) {
+        d.error(span, format!("unknown response variable `{var}`; the gateway reads `code`, `content` and `header`"));
+    } else if var != "header" && part.is_some() {
+        let whole = event.base();
+        d.error(span, format!("`{event}` publishes a part of `{var}`, but the gateway reads `{var}` whole; publish the whole value to `{whole}.{var}` (only `header` takes a part: `header.<name>` sets one header)"));
     }
 }
 
