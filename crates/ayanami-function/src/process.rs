@@ -239,7 +239,9 @@ async fn run(
             status = child.wait() => break Ok(status),
             read = &mut stdout, if early.is_none() => match read {
                 Ok(Some(bytes)) => early = Some(bytes),
-                _ => break Err(too_large(name)),
+                Ok(None) => break Err(too_large(name)),
+                // Only a runtime going down cancels the reader.
+                Err(_) => break Err(CallError::new(name, CallErrorKind::Exit, "was stopped with Ayanami")),
             },
             () = tokio::time::sleep_until(deadline) => break Err(CallError::timeout(name, function.timeout)),
         }

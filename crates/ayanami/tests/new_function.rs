@@ -31,8 +31,11 @@ fn on_path(program: &str, version: &str) -> bool {
 }
 
 fn run_in(project: &Path, program: &str, args: &[&str]) {
+    // The skeleton's command names its own target folder, so a target
+    // folder set for the test run must not move the build elsewhere.
     let output = Command::new(program)
         .args(args)
+        .env_remove("CARGO_TARGET_DIR")
         .current_dir(project)
         .output()
         .unwrap();
