@@ -85,8 +85,18 @@ impl Guard {
         Ok(Self { groups })
     }
 
-    /// The group whose longest prefix covers `path`, if any, with that prefix.
+    /// The group whose longest prefix covers `path`, if any, with that
+    /// prefix. A path is checked as sent and as a function may read it
+    /// (decoded, without empty and `.` segments, with `..` resolved or
+    /// not), so that no spelling of a protected path slips past.
     fn group(&self, path: &str) -> Option<(&Group, &str)> {
+        spellings(path)
+            .iter()
+            .filter_map(|spelling| self.longest(spelling))
+            .max_by_key(|(_, prefix)| prefix.len())
+    }
+
+    fn longest(&self, path: &str) -> Option<(&Group, &str)> {
         let covering = |prefix: &&String| {
             path.strip_prefix(prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -99,6 +109,30 @@ impl Guard {
             })
             .max_by_key(|(_, prefix)| prefix.len())
     }
+}
+
+/// `path` as sent, decoded with its empty and `.` segments dropped, and
+/// that again with each `..` taking away the segment before it.
+fn spellings(path: &str) -> [String; 3] {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let segments: Vec<&str> = decoded
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let mut resolved: Vec<&str> = Vec::with_capacity(segments.len());
+    for segment in &segments {
+        if *segment == ".." {
+            resolved.pop();
+        } else {
+            resolved.push(segment);
+        }
+    }
+    let join = |segments: &[&str]| {
+        segments
+            .iter()
+            .fold(String::new(), |path, s| path + "/" + s)
+    };
+    [path.to_owned(), join(&segments), join(&resolved)]
 }
 
 fn load_group(group: &AuthGroup, dir: &Path) -> Result<Group, SecretError> {

@@ -22,9 +22,10 @@ gateway:
     - path: /open
     - path: /admin/{what}
     - path: /ops
+    - path: /files/{*path}
   auth:
     admin:
-      paths: [/admin]
+      paths: [/admin, /files/private]
       env: ADMIN_TOKENS
     ops:
       scheme: basic
@@ -55,6 +56,11 @@ flows:
       - from: trig.request.get.ops.out
         var: request
         to: trig.response.get.ops.in.content
+  files:
+    wirings:
+      - from: trig.request.get.files.__path.out
+        var: request
+        to: trig.response.get.files.__path.in.content
 "#;
 
 fn project() -> TempDir {
@@ -122,6 +128,41 @@ fn bearer_routes_need_one_of_the_tokens_and_flows_see_the_group_not_the_token() 
         assert_eq!(request["header"].get("authorization"), None, "{request}");
         assert_eq!(request["params"]["what"], "users");
     }
+}
+
+#[test]
+fn a_protected_prefix_holds_however_the_path_is_spelled() {
+    let project = project();
+    let ayanami = start(project.path(), &[]);
+
+    let public = echoed(&get(&ayanami, "/files/public/a.txt", &[]));
+    assert_eq!(public["params"]["path"], "public/a.txt");
+    // Each reaches the catch-all with a `path` under `private` once decoded
+    // or resolved, as a function reading files would see it.
+    for spelling in [
+        "/files/private/a.txt",
+        "/files/%70rivate/a.txt",
+        "/files/private%2Fa.txt",
+        "/files//private/a.txt",
+        "/files/./private/a.txt",
+        "/files/public/../private/a.txt",
+        "/files/private",
+    ] {
+        let refused = get(&ayanami, spelling, &[]);
+        assert_eq!(refused.status, 401, "{spelling}: {}", refused.text());
+        assert_eq!(
+            refused.header("www-authenticate"),
+            Some(r#"Bearer realm="admin""#),
+            "{spelling}"
+        );
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    let allowed = echoed(&get(
+        &ayanami,
+        "/files/%70rivate/a.txt",
+        &[("Authorization", &bearer)],
+    ));
+    assert_eq!(allowed["params"]["path"], "private/a.txt");
 }
 
 #[test]
