@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +25,11 @@ use crate::{CallError, CallErrorKind, process};
 
 /// The longest reply line accepted, so a runaway worker cannot exhaust memory.
 const MAX_LINE: usize = 64 << 20;
+/// Lines of calls a worker has not read yet that are held for it; a call
+/// beyond waits, within its timeout, for room.
+const QUEUED_LINES: usize = 64;
+/// The longest stderr line logged whole; a longer one is logged in parts.
+const MAX_STDERR_LINE: u64 = 8 << 10;
 /// The longest wait between restarts of a worker that keeps dying.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -55,7 +60,7 @@ struct State {
 
 /// A running worker process.
 struct Live {
-    lines: mpsc::UnboundedSender<Vec<u8>>,
+    lines: mpsc::Sender<Vec<u8>>,
     waiting: Waiting,
     alive: Arc<AtomicBool>,
     group: Option<Pid>,
@@ -97,19 +102,28 @@ impl Worker {
         let mut line =
             serde_json::to_vec(&json!({"id": id, "inputs": inputs})).expect("JSON serialises");
         line.push(b'\n');
-        if lines.send(line).is_err() {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let sent = tokio::time::timeout_at(deadline, lines.send(line)).await;
+        if !matches!(sent, Ok(Ok(()))) {
             lock(&waiting).remove(&id);
-            return Err(self.gone("stopped before the call could be sent"));
+            return Err(match sent {
+                Ok(_) => self.gone("stopped before the call could be sent"),
+                Err(_) => self.late("read no call from its stdin"),
+            });
         }
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.gone("stopped while handling the call")),
             Err(_) => {
                 lock(&waiting).remove(&id);
-                let detail = format!("got no reply within {:?}", self.timeout);
-                Err(CallError::new(&self.name, CallErrorKind::Timeout, detail))
+                Err(self.late("got no reply"))
             }
         }
+    }
+
+    fn late(&self, what: &str) -> CallError {
+        let detail = format!("{what} within {:?}", self.timeout);
+        CallError::new(&self.name, CallErrorKind::Timeout, detail)
     }
 
     fn gone(&self, what: &str) -> CallError {
@@ -117,7 +131,7 @@ impl Worker {
     }
 
     /// The running process, started (after a back-off if it keeps dying) when needed.
-    async fn live(&self) -> Result<(mpsc::UnboundedSender<Vec<u8>>, Waiting), CallError> {
+    async fn live(&self) -> Result<(mpsc::Sender<Vec<u8>>, Waiting), CallError> {
         let mut state = self.state.lock().await;
         if let Some(live) = state
             .live
@@ -147,7 +161,7 @@ impl Worker {
         let mut child = process::spawn(&self.dir, &self.name, &self.argv, &self.env, true)?;
         tracing::info!(function = %self.name, pid = child.id(), "worker started");
         let group = process::process_group(&child);
-        let (lines, queue) = mpsc::unbounded_channel();
+        let (lines, queue) = mpsc::channel(QUEUED_LINES);
         let waiting = Waiting::default();
         let alive = Arc::new(AtomicBool::new(true));
         let stdin = child.stdin.take().expect("stdin is piped");
@@ -175,7 +189,7 @@ fn lock(waiting: &Waiting) -> std::sync::MutexGuard<'_, Calls> {
     waiting.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn write(mut stdin: ChildStdin, mut queue: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn write(mut stdin: ChildStdin, mut queue: mpsc::Receiver<Vec<u8>>) {
     while let Some(line) = queue.recv().await {
         if stdin.write_all(&line).await.is_err() {
             return;
@@ -183,10 +197,26 @@ async fn write(mut stdin: ChildStdin, mut queue: mpsc::UnboundedReceiver<Vec<u8>
     }
 }
 
+/// Logs what the worker writes on stderr, line by line, until it closes
+/// it: bytes that are not UTF-8 are logged replaced, and a line longer than
+/// [`MAX_STDERR_LINE`] in parts, so the worker never blocks on a full pipe.
 async fn log_stderr(stderr: impl AsyncRead + Unpin, function: String) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::warn!(%function, line, "worker stderr");
+    let mut stderr = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut stderr)
+            .take(MAX_STDERR_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let line = text.trim_end_matches(['\n', '\r']);
+                tracing::warn!(%function, line, "worker stderr");
+            }
+        }
     }
 }
 

@@ -195,3 +195,71 @@ fn calls_beyond_the_concurrency_and_the_queue_are_refused_until_one_ends() {
     admitted.pop();
     assert!(runner.admit(0).is_ok());
 }
+
+fn resident_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib >> 10
+}
+
+#[tokio::test]
+async fn a_worker_that_stops_reading_stdin_holds_a_bounded_backlog() {
+    let yaml = "
+name: deaf
+services:
+  s:
+    functions:
+      w:
+        kind: worker
+        run: python3 -c 'import time; time.sleep(3600)'
+        inputs: [text]
+        timeout: 100ms
+        concurrency: 64
+";
+    let project = Project::new("deaf", yaml);
+    let runner = Arc::new(project.runner("s"));
+    let inputs = Arc::new(text(&"x".repeat(256 << 10)));
+    let before = resident_mib();
+    let calls: Vec<_> = (0..400)
+        .map(|_| {
+            let (runner, inputs) = (runner.clone(), inputs.clone());
+            tokio::spawn(async move { runner.call(0, &inputs).await })
+        })
+        .collect();
+    for call in calls {
+        let error = call.await.unwrap().unwrap_err();
+        assert_eq!(error.kind, CallErrorKind::Timeout, "{error}");
+    }
+    // Unbounded, the 400 lines of 256 KiB would all stay queued: 100 MiB.
+    let grown = resident_mib().saturating_sub(before);
+    assert!(
+        grown < 64,
+        "400 calls of 256 KiB to a worker that reads nothing grew memory by {grown} MiB"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_writing_bytes_that_are_not_utf8_on_stderr_keeps_answering() {
+    let worker = r#"
+import json, sys
+sys.stderr.buffer.write(b"\xff\xfe not text\n")
+sys.stderr.flush()
+for line in sys.stdin:
+    call = json.loads(line)
+    sys.stderr.write("x" * 1024 + "\n")
+    sys.stderr.flush()
+    print(json.dumps({"id": call["id"], "outputs": {"upper": "OK"}}), flush=True)
+"#;
+    let project = Project::new("stderr", &WORKER_YAML.replace("20s", "5s"));
+    std::fs::write(project.0.join("worker.py"), worker).unwrap();
+    let runner = project.runner("s");
+    for n in 0..200 {
+        let outputs = runner.call(0, &text("a")).await;
+        assert_eq!(
+            outputs.map(|o| o["upper"].clone()).ok(),
+            Some(json!("OK")),
+            "call {n}"
+        );
+    }
+}
