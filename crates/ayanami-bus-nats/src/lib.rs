@@ -15,7 +15,7 @@ use ayanami_bus::{Bus, BusError, Message, Sink, Subscription};
 use base64::Engine as _;
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 /// How often the client pings its server to learn that it is still there.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
@@ -184,8 +184,11 @@ impl Bus for NatsBus {
             None => self.client.subscribe(pattern).await,
         }
         .map_err(|error| BusError::Transport(Box::new(error)))?;
-        let task = tokio::spawn(forward(subscriber, sink));
-        Ok(Subscription::new(move || task.abort()))
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(forward(subscriber, sink, stopped));
+        Ok(Subscription::closing(move |done| {
+            let _ = stop.send(done);
+        }))
     }
 
     fn is_connected(&self) -> bool {
@@ -201,9 +204,37 @@ impl Bus for NatsBus {
     }
 }
 
-/// Hands each NATS message to the sink as a JSON value.
-async fn forward(mut subscriber: async_nats::Subscriber, sink: Sink) {
-    while let Some(message) = subscriber.next().await {
+/// Hands each NATS message to the sink as a JSON value until `stop`, then
+/// drains: the server is told to send no more (and `stop`'s sender, if
+/// any, answered once that is on its way), and what it sent before is
+/// still handed over, for at most [`DRAIN_LIMIT`] (a server gone silent
+/// never confirms).
+async fn forward(
+    mut subscriber: async_nats::Subscriber,
+    sink: Sink,
+    mut stop: oneshot::Receiver<Option<oneshot::Sender<()>>>,
+) {
+    let mut until = None;
+    loop {
+        let next = tokio::select! {
+            next = subscriber.next() => next,
+            done = &mut stop, if until.is_none() => {
+                // The drain goes out on the connection before any publish
+                // made after `done` is answered.
+                if subscriber.drain().await.is_err() {
+                    return;
+                }
+                if let Ok(Some(done)) = done {
+                    let _ = done.send(());
+                }
+                until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                continue;
+            }
+            () = sleep_until(until) => return,
+        };
+        let Some(message) = next else {
+            return;
+        };
         let message = Message {
             value: Arc::new(decode(&message.payload)),
             subject: message.subject.as_str().into(),
@@ -212,6 +243,16 @@ async fn forward(mut subscriber: async_nats::Subscriber, sink: Sink) {
         if !sink.deliver(message) {
             return;
         }
+    }
+}
+
+/// How long a dropped subscription keeps delivering what the server sent it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

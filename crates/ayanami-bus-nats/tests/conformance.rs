@@ -58,3 +58,9 @@ async fn slow_consumers() {
     let server = NatsServer::start();
     conformance::slow_consumers(bus(&server).await).await;
 }
+
+#[tokio::test]
+async fn unsubscribe_keeps_what_was_sent() {
+    let server = NatsServer::start();
+    conformance::unsubscribe_keeps_what_was_sent(bus(&server).await).await;
+}

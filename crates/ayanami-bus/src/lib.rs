@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use memory::MemoryBus;
 
@@ -133,15 +133,44 @@ pub fn slow_consumer(subject: &str) {
 }
 
 /// A live subscription; dropping it unsubscribes.
+///
+/// A bus may still hand over what it had taken for the subscription before
+/// it was dropped, but never loses it: a stopping component finishes the
+/// work already sent to it. [`Subscription::close`] also waits until the
+/// bus takes nothing more for it, so a message published after that goes
+/// to other subscribers only.
 pub struct Subscription {
-    cancel: Option<Box<dyn FnOnce() + Send + Sync>>,
+    cancel: Option<Cancel>,
 }
 
+/// Ends a subscription; the sender, when given, is dropped or answered once
+/// the bus takes nothing more for it.
+type Cancel = Box<dyn FnOnce(Option<oneshot::Sender<()>>) + Send + Sync>;
+
 impl Subscription {
-    /// A subscription that runs `cancel` when dropped.
+    /// A subscription that `cancel` ends at once.
     pub fn new(cancel: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self::closing(move |_| cancel())
+    }
+
+    /// A subscription whose end takes a while: `cancel` starts it and
+    /// answers (or drops) the sender it gets once the bus takes nothing
+    /// more for the subscription.
+    pub fn closing(
+        cancel: impl FnOnce(Option<oneshot::Sender<()>>) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             cancel: Some(Box::new(cancel)),
+        }
+    }
+
+    /// Unsubscribes and waits until the bus takes nothing more for this
+    /// subscription; what it had taken is still delivered.
+    pub async fn close(mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            let (done, closed) = oneshot::channel();
+            cancel(Some(done));
+            let _ = closed.await;
         }
     }
 }
@@ -149,7 +178,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(cancel) = self.cancel.take() {
-            cancel();
+            cancel(None);
         }
     }
 }

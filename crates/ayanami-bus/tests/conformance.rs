@@ -42,3 +42,8 @@ async fn requests() {
 async fn slow_consumers() {
     conformance::slow_consumers(MemoryBus::new()).await;
 }
+
+#[tokio::test]
+async fn unsubscribe_keeps_what_was_sent() {
+    conformance::unsubscribe_keeps_what_was_sent(MemoryBus::new()).await;
+}

@@ -136,7 +136,7 @@ pub async fn unsubscribe<B: Bus>(bus: B) {
     let gone = probe.subscribe("unsub.>", None, 1).await;
     probe.publish("unsub.a", json!(1)).await;
     probe.settle(2).await;
-    drop(gone);
+    gone.close().await;
     probe.publish("unsub.a", json!(2)).await;
     let got: Vec<usize> = probe
         .settle(1)
@@ -145,9 +145,40 @@ pub async fn unsubscribe<B: Bus>(bus: B) {
         .map(|(tag, ..)| tag)
         .collect();
     assert_eq!(got, [0]);
-    drop(keep);
+    keep.close().await;
     probe.publish("unsub.a", json!(3)).await;
     probe.settle(0).await;
+}
+
+/// Closing or dropping a subscription stops new deliveries but loses none
+/// of the messages the bus had already taken for it: a stopping component
+/// finishes what was sent to it instead of leaving it to time out.
+pub async fn unsubscribe_keeps_what_was_sent<B: Bus>(bus: B) {
+    let mut probe = Probe::new(bus);
+    let subscription = probe.subscribe("drain.*", Some("drainers"), 0).await;
+    for n in 0..5000 {
+        probe.publish("drain.a", json!(n)).await;
+    }
+    probe.bus.flush().await.unwrap();
+    subscription.close().await;
+    let values: Vec<Value> = probe
+        .settle(5000)
+        .await
+        .into_iter()
+        .map(|(.., v)| v)
+        .collect();
+    assert_eq!(values, (0..5000).map(|n| json!(n)).collect::<Vec<_>>());
+    probe.publish("drain.a", json!("late")).await;
+    probe.settle(0).await;
+
+    // Dropped without waiting, it loses nothing either.
+    let subscription = probe.subscribe("drain.*", Some("drainers"), 1).await;
+    for n in 0..5000 {
+        probe.publish("drain.b", json!(n)).await;
+    }
+    probe.bus.flush().await.unwrap();
+    drop(subscription);
+    assert_eq!(probe.settle(5000).await.len(), 5000);
 }
 
 /// Subscriptions sharing a queue name split the messages: each message
