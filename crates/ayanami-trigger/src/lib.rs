@@ -14,11 +14,11 @@ pub mod schedule;
 pub mod subject;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ayanami_bus::Subscription;
-use tokio::sync::oneshot;
+use ayanami_bus::{Delivery, Subscription};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Running triggers; dropping the handle stops them.
@@ -35,23 +35,54 @@ pub struct TriggerHandle {
     pending: Arc<AtomicUsize>,
     /// Tells the task to answer every request left with an error.
     give_up: Option<oneshot::Sender<()>>,
+    /// Tells when the task has taken every message delivered before the
+    /// subscriptions closed.
+    catch_up: Option<CatchUp>,
+}
+
+/// A way into the task's queue, behind every delivery, and the flag it
+/// sets when a mark sent that way reaches it.
+#[derive(Debug)]
+struct CatchUp {
+    queue: mpsc::Sender<Delivery>,
+    done: Arc<AtomicBool>,
 }
 
 impl TriggerHandle {
     /// Stops starting work: no more fires, no more messages taken, so
-    /// that other replicas (or NATS's "no responders") take them.
-    pub fn stop_taking(&mut self) {
+    /// that other replicas (or NATS's "no responders") take them. Messages
+    /// the bus had taken before are still handled. Waits at most until
+    /// `deadline` for the bus to confirm.
+    pub async fn stop_taking(&mut self, deadline: tokio::time::Instant) {
         for task in self.starting.drain(..) {
             task.abort();
         }
-        self.taking.clear();
+        let closing = std::mem::take(&mut self.taking);
+        let close_all = async {
+            for subscription in closing {
+                subscription.close().await;
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline, close_all).await;
     }
 
     /// Stops taking work and waits until every request taken is answered
     /// or `deadline` passes; those left then get an error answer rather
     /// than none. Returns how many were left.
     pub async fn drain(&mut self, deadline: tokio::time::Instant) -> usize {
-        self.stop_taking();
+        self.stop_taking(deadline).await;
+        if let Some(catch_up) = self.catch_up.take() {
+            // Until the mark is through, `pending` may miss requests still
+            // queued for the task.
+            let mark = tokio::time::timeout_at(deadline, catch_up.queue.send(subject::mark()));
+            if matches!(mark.await, Ok(Ok(()))) {
+                while !catch_up.done.load(Ordering::Acquire)
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
         while self.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -87,6 +87,7 @@ pub fn serve_with_clock<B: Bus, C: Clock>(
         _answers: Vec::new(),
         pending: Arc::default(),
         give_up: None,
+        catch_up: None,
     }
 }
 

@@ -8,7 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ayanami_bus::{Bus, BusError, Delivery, Message, Sink};
@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::TriggerHandle;
+use crate::{CatchUp, TriggerHandle};
 
 /// The most requests one trigger component waits on at once; a request
 /// beyond it is answered with an error at once, so memory stays bounded
@@ -77,6 +77,11 @@ pub async fn serve<B: Bus>(bus: B, composition: &Composition) -> Result<TriggerH
         });
     }
     let count = Arc::new(AtomicUsize::new(0));
+    let caught_up = Arc::new(AtomicBool::new(false));
+    let catch_up = CatchUp {
+        queue: tx,
+        done: caught_up.clone(),
+    };
     let (give_up, given_up) = oneshot::channel();
     let state = State {
         bus,
@@ -85,6 +90,7 @@ pub async fn serve<B: Bus>(bus: B, composition: &Composition) -> Result<TriggerH
         pending: HashMap::new(),
         deadlines: BinaryHeap::new(),
         count: count.clone(),
+        caught_up,
     };
     Ok(TriggerHandle {
         starting: Vec::new(),
@@ -93,6 +99,7 @@ pub async fn serve<B: Bus>(bus: B, composition: &Composition) -> Result<TriggerH
         _answers: answers,
         pending: count,
         give_up: Some(give_up),
+        catch_up: Some(catch_up),
     })
 }
 
@@ -105,6 +112,23 @@ enum Tag {
     Outputs(usize),
     /// The error of reply flow `n`.
     Error(usize),
+    /// The mark of [`TriggerHandle::drain`]: every message before it is in.
+    Mark,
+}
+
+/// The tag of [`Tag::Mark`], which no subscription has.
+const MARK: usize = usize::MAX;
+
+/// The delivery that marks the end of the messages taken.
+pub(crate) fn mark() -> Delivery {
+    Delivery {
+        tag: MARK,
+        message: Message {
+            subject: "".into(),
+            value: Arc::new(Value::Null),
+            reply: None,
+        },
+    }
 }
 
 impl Tag {
@@ -113,10 +137,14 @@ impl Tag {
             Self::Message(n) => 3 * n,
             Self::Outputs(n) => 3 * n + 1,
             Self::Error(n) => 3 * n + 2,
+            Self::Mark => MARK,
         }
     }
 
     fn decode(tag: usize) -> Self {
+        if tag == MARK {
+            return Self::Mark;
+        }
         match tag % 3 {
             0 => Self::Message(tag / 3),
             1 => Self::Outputs(tag / 3),
@@ -155,6 +183,8 @@ struct State<B> {
     deadlines: BinaryHeap<Reverse<(Instant, String)>>,
     /// How many requests are pending, for [`TriggerHandle::drain`].
     count: Arc<AtomicUsize>,
+    /// Set when the mark of [`TriggerHandle::drain`] is reached.
+    caught_up: Arc<AtomicBool>,
 }
 
 impl<B: Bus> State<B> {
@@ -185,6 +215,10 @@ impl<B: Bus> State<B> {
                 Tag::Message(index) => self.start(index, message).await,
                 Tag::Outputs(flow) => self.output(flow, &message).await,
                 Tag::Error(flow) => self.error(flow, &message).await,
+                Tag::Mark => {
+                    self.count.store(self.pending.len(), Ordering::Release);
+                    self.caught_up.store(true, Ordering::Release);
+                }
             }
         }
     }

@@ -181,7 +181,7 @@ impl Running {
     /// `deadline`.
     async fn drain(&mut self, deadline: tokio::time::Instant) {
         for trigger in &mut self.triggers {
-            trigger.stop_taking();
+            trigger.stop_taking(deadline).await;
         }
         let mut instances = 0;
         for flow in &mut self.flows {
