@@ -3,7 +3,7 @@
 #   fuzz/run.sh composition 300
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 set -eu
-target=${1:?name a target: composition, subject or route}
+target=${1:?name a target: composition, subject, route or request}
 seconds=${2:-60}
 cd "$(dirname "$0")"
 mkdir -p "corpus/$target"

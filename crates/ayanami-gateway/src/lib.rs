@@ -21,6 +21,9 @@
 mod auth;
 mod bytes;
 mod cors;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod pending;
 mod request;
 mod response;
