@@ -139,7 +139,9 @@ impl Decoder {
         parsed.unwrap_or_else(|| {
             self.error(
                 node.span,
-                format!("{what} must be a duration above zero, such as `500ms`, `30s` or `2m`"),
+                format!(
+                    "{what} must be a duration above zero and at most 8760h (a year), such as `500ms`, `30s` or `2m`"
+                ),
             );
             default
         })
@@ -266,11 +268,11 @@ impl Decoder {
             Some(node) => node
                 .as_str()
                 .and_then(|t| t.parse().ok())
-                .filter(|n| *n > 0)
+                .filter(|n| (1..=defaults::MAX_COUNT).contains(n))
                 .unwrap_or_else(|| {
                     self.error(
                         node.span,
-                        "`max_in_flight` must be a whole number above zero, such as `1024`",
+                        "`max_in_flight` must be a whole number from 1 to 1000000, such as `1024`",
                     );
                     defaults::MAX_IN_FLIGHT
                 }),
@@ -515,11 +517,11 @@ impl Decoder {
                 let parsed = node
                     .as_str()
                     .and_then(|t| t.parse::<usize>().ok())
-                    .filter(|n| *n > 0);
+                    .filter(|n| (1..=defaults::MAX_COUNT).contains(n));
                 if parsed.is_none() {
                     self.error(
                         node.span,
-                        "`concurrency` must be a whole number of calls, at least 1",
+                        "`concurrency` must be a whole number of calls from 1 to 1000000",
                     );
                 }
                 parsed
@@ -1116,7 +1118,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     };
     Duration::try_from_secs_f64(seconds)
         .ok()
-        .filter(|d| !d.is_zero())
+        .filter(|d| !d.is_zero() && *d <= defaults::MAX_DURATION)
 }
 
 /// Parses `1048576`, `512KiB`, `2MiB`, `1MB` and the like into bytes.
@@ -1238,6 +1240,9 @@ mod tests {
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("0"), None);
         assert_eq!(parse_duration("0ms"), None);
+        assert_eq!(parse_duration("8760h"), Some(defaults::MAX_DURATION));
+        assert_eq!(parse_duration("8761h"), None);
+        assert_eq!(parse_duration("10000000000000000000s"), None);
         assert_eq!(parse_size("0"), None);
         assert_eq!(parse_size("2MiB"), Some(2 << 20));
         assert_eq!(parse_size("100"), Some(100));

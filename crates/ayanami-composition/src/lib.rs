@@ -50,6 +50,11 @@ pub mod defaults {
     pub const MAX_IN_FLIGHT: usize = 4096;
     /// How long a browser may keep a CORS preflight answer.
     pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+    /// The longest duration taken anywhere (8760h): a timeout or grace
+    /// period past it is a mistake, and would overflow the clock.
+    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+    /// The most calls, requests or instances a limit may allow at once.
+    pub const MAX_COUNT: usize = 1_000_000;
     /// The most nodes of the NATS cluster a deployable runs.
     pub const MAX_NATS_NODES: u32 = 9;
 }

@@ -117,8 +117,8 @@ impl Component {
 pub(crate) struct Limits {
     /// How many requests the gateway answers at once; beyond, 503 with
     /// `Retry-After` [default: the composition's `max_in_flight`, else 4096]
-    #[arg(long, env = "AYANAMI_MAX_IN_FLIGHT", value_name = "N")]
-    max_in_flight: Option<std::num::NonZeroUsize>,
+    #[arg(long, env = "AYANAMI_MAX_IN_FLIGHT", value_name = "N", value_parser = count)]
+    max_in_flight: Option<usize>,
 
     /// How long work in flight may take to finish after SIGTERM or Ctrl-C,
     /// such as `30s` [default: 10s]
@@ -128,15 +128,25 @@ pub(crate) struct Limits {
 
 fn duration(text: &str) -> Result<Duration, String> {
     ayanami_composition::parse_duration(text).ok_or_else(|| {
-        format!("`{text}` is not a duration above zero, such as `500ms`, `30s` or `2m`")
+        format!(
+            "`{text}` is not a duration above zero and at most 8760h, such as `500ms`, `30s` or `2m`"
+        )
     })
+}
+
+fn count(text: &str) -> Result<usize, String> {
+    let max = ayanami_composition::defaults::MAX_COUNT;
+    text.parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("`{text}` is not a whole number from 1 to {max}"))
 }
 
 impl Limits {
     /// Writes the limits given into `composition`.
     pub(crate) fn apply(&self, composition: &mut Composition) {
         if let (Some(max), Some(gateway)) = (self.max_in_flight, composition.gateway.as_mut()) {
-            gateway.max_in_flight = max.get();
+            gateway.max_in_flight = max;
         }
     }
 
@@ -152,7 +162,8 @@ impl Limits {
             args.extend(["--max-in-flight".to_owned(), max.to_string()]);
         }
         if let Some(grace) = self.grace {
-            args.extend(["--grace".to_owned(), format!("{}ms", grace.as_millis())]);
+            // In seconds with every digit, so that no grace rounds to zero.
+            args.extend(["--grace".to_owned(), format!("{}s", grace.as_secs_f64())]);
         }
         args
     }
@@ -411,3 +422,27 @@ pub(crate) async fn shutdown_signal() {
 
 /// How long a component waits for NATS at start before giving up.
 pub(crate) const CONNECT_WAIT: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_hands_serve_the_grace_it_was_given_however_short() {
+        let limits = Limits {
+            max_in_flight: None,
+            grace: Some(Duration::from_micros(500)),
+        };
+        let args = limits.args();
+        assert_eq!(args, ["--grace", "0.0005s"]);
+        assert_eq!(duration(&args[1]), Ok(Duration::from_micros(500)));
+    }
+
+    #[test]
+    fn limits_past_what_a_clock_or_counter_holds_are_refused() {
+        assert!(duration("8761h").unwrap_err().contains("at most 8760h"));
+        assert_eq!(count("1000000"), Ok(1_000_000));
+        assert!(count("18446744073709551615").is_err());
+        assert!(count("0").is_err());
+    }
+}
