@@ -435,15 +435,29 @@ fn flow_memory_stays_flat_over_100000_instances_half_of_which_never_complete() {
 #[test]
 fn invoke_starts_a_flow_on_a_composition_running_over_nats() {
     let server = NatsServer::start();
-    let _ayanami = Ayanami::run_with(&example_dir(), &["--nats", &server.url()], &[]);
-    let output = ayanami(&["invoke", "hello", "--nats", &server.url(), "--dir"])
+    // `run` finds the server through the environment, `invoke` by its flag,
+    // and a second `invoke` through the environment again.
+    let _ayanami = Ayanami::run_with(&example_dir(), &[], &[("AYANAMI_NATS_URL", &server.url())]);
+    let by_flag = ayanami(&["invoke", "hello", "--nats", &server.url(), "--dir"])
         .arg(example_dir())
         .args(["--in", r#"request={"params": {"name": "asuka"}}"#])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(printed, serde_json::json!({"content": "Hello asuka"}));
+    let by_env = ayanami(&["invoke", "hello", "--dir"])
+        .arg(example_dir())
+        .args(["--in", r#"request={"params": {"name": "rei"}}"#])
+        .env(
+            "AYANAMI_NATS_URL",
+            format!("nats://127.0.0.1:1,{}", server.url()),
+        )
+        .output()
+        .unwrap();
+    for (output, name) in [(by_flag, "asuka"), (by_env, "rei")] {
+        assert!(output.status.success(), "{output:?}");
+        let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let expected = format!("Hello {name}");
+        assert_eq!(printed, serde_json::json!({ "content": expected }));
+    }
 }
 
 #[test]

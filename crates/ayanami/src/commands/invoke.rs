@@ -37,7 +37,7 @@ pub(crate) struct InvokeCommand {
 
     /// Start the flow on this NATS server, where the composition already
     /// runs, instead of running it here on the in-memory bus
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "AYANAMI_NATS_URL", value_name = "URL")]
     nats: Option<String>,
 }
 

@@ -28,7 +28,7 @@ pub(crate) struct RunCommand {
 
     /// Carry every event over this NATS server (comma-separated URLs)
     /// instead of the in-memory bus
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "AYANAMI_NATS_URL", value_name = "URL")]
     nats: Option<String>,
 
     /// Log every event passing on the bus, as `ayanami watch` prints them

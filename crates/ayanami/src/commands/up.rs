@@ -32,7 +32,7 @@ pub(crate) struct UpCommand {
     dir: PathBuf,
 
     /// Use this NATS server (comma-separated URLs) instead of starting one
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "AYANAMI_NATS_URL", value_name = "URL")]
     nats: Option<String>,
 
     /// The gateway's port [default: the composition's, else 8080]
