@@ -42,7 +42,9 @@ const PREFIX: &str = "ayanami-";
 /// When not root and `CI=true`.
 #[must_use]
 pub fn needs_root(test: &str) -> bool {
-    eprintln!("{test}: needs root, to make network namespaces with `ip netns`");
+    say(&format!(
+        "{test}: needs root, to make network namespaces with `ip netns`"
+    ));
     if nix::unistd::geteuid().is_root() {
         return true;
     }
@@ -50,8 +52,15 @@ pub fn needs_root(test: &str) -> bool {
         std::env::var("CI").as_deref() != Ok("true"),
         "{test} needs root and CI=true: run the tests as root"
     );
-    eprintln!("{test}: skipped, not root");
+    say(&format!("{test}: skipped, not root"));
     false
+}
+
+/// Writes `line` to the process's stderr itself, past the test harness's
+/// capture of `eprintln!`, so that it shows in every run's output.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// A set of simulated hosts on one bridge, removed on drop.
