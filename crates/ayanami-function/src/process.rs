@@ -175,10 +175,8 @@ pub(crate) fn spawn(
 /// when it holds a `/`, is not found, or a relative `PATH` entry comes first
 /// (that one is relative to the child's folder).
 ///
-/// The standard library starts a child with `posix_spawn` only when it need
-/// not search a `PATH` the child is given; otherwise it forks all of
-/// Ayanami first, which made an `exec` call a third slower
-/// (bench/functions.sh).
+/// The search is made here, once per call in the parent, against the
+/// `PATH` the function is given rather than Ayanami's own.
 fn locate(name: &str, env: &BTreeMap<String, String>) -> PathBuf {
     if name.contains('/') {
         return PathBuf::from(name);

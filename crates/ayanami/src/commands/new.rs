@@ -365,14 +365,28 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
-/// Replaces `file` with `text` at once, so an interrupted write never
-/// leaves half a composition.
+/// Replaces the contents of `file` with `text` at once, so an interrupted
+/// write never leaves half a composition: a new file beside it (never one
+/// that exists) takes its permissions and then its place; a symbolic link
+/// keeps pointing where it did, and the file it points to is replaced.
 fn replace(file: &Path, text: &str) -> anyhow::Result<()> {
-    let mut temporary = file.as_os_str().to_owned();
-    temporary.push(".new");
+    let target =
+        std::fs::canonicalize(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let permissions = std::fs::metadata(&target)
+        .with_context(|| format!("cannot read `{}`", target.display()))?
+        .permissions();
+    let mut temporary = target.as_os_str().to_owned();
+    temporary.push(format!(".ayanami-{}", std::process::id()));
     let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, text)
-        .with_context(|| format!("cannot write `{}`", temporary.display()))?;
-    std::fs::rename(&temporary, file)
-        .with_context(|| format!("cannot replace `{}`", file.display()))
+    write_new(&temporary, text)?;
+    let placed = std::fs::set_permissions(&temporary, permissions)
+        .with_context(|| format!("cannot set the mode of `{}`", temporary.display()))
+        .and_then(|()| {
+            std::fs::rename(&temporary, &target)
+                .with_context(|| format!("cannot replace `{}`", target.display()))
+        });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    placed
 }
