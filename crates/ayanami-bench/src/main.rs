@@ -32,7 +32,13 @@ fn main() {
     {
         ["worker"] => worker(),
         ["echo"] => echo(),
-        ["kinds", seconds] => kinds::run(seconds),
+        ["kinds", seconds] => {
+            // As `ayanami` does, so that its cost is measured too.
+            // SAFETY: no other thread runs yet.
+            unsafe { ayanami_function::guard::start() }
+                .map_err(Into::into)
+                .and_then(|()| kinds::run(seconds))
+        }
         ["responder", url] => runtime().block_on(responder(url)),
         ["floor", url, port] => runtime().block_on(floor(url, port)),
         _ => Err(

@@ -18,6 +18,7 @@
 //! [`Bus`]: ayanami_bus::Bus
 
 mod error;
+pub mod guard;
 mod http;
 mod process;
 mod runner;

@@ -8,12 +8,12 @@ use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use ayanami_composition::{Function, FunctionKind, Piece, Word};
-use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use crate::guard::Group;
 use crate::{CallError, CallErrorKind};
 
 /// How much of stderr, or of an error's body, an error keeps: its last bytes.
@@ -153,18 +153,6 @@ pub(crate) fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    // Should Ayanami be killed outright (SIGKILL, the OOM killer), the
-    // function gets SIGTERM rather than running on unsupervised. Calls are
-    // spawned from the async runtime's threads, which live as long as the
-    // process, so the signal comes only when the process is gone.
-    // SAFETY: between fork and exec the closure only makes one system
-    // call, which allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
-                .map_err(std::io::Error::from)
-        });
-    }
     command.spawn().map_err(|error| {
         let detail = format!("could not start `{}`: {error}", argv[0]);
         CallError::new(name, CallErrorKind::Spawn, detail)
@@ -200,12 +188,13 @@ fn locate(name: &str, env: &BTreeMap<String, String>) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The process group a child made by [`spawn`] leads.
-pub(crate) fn process_group(child: &Child) -> Option<Pid> {
+/// The process group a child made by [`spawn`] leads, which the guard
+/// watches until it is dropped, killed.
+pub(crate) fn process_group(child: &Child) -> Option<Group> {
     child
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
-        .map(Pid::from_raw)
+        .map(|pid| Group::new(Pid::from_raw(pid)))
 }
 
 async fn run(
@@ -246,9 +235,7 @@ async fn run(
     };
     // Whatever the outcome, nothing the call started may outlive it; this
     // also closes the pipes its children may still hold.
-    if let Some(group) = group {
-        let _ = killpg(group, Signal::SIGKILL);
-    }
+    drop(group);
     let status = match waited? {
         Ok(status) => status,
         Err(error) => {

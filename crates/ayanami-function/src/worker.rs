@@ -14,13 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::guard::Group;
 use crate::{CallError, CallErrorKind, process};
 
 /// The longest reply line accepted, so a runaway worker cannot exhaust memory.
@@ -63,15 +62,8 @@ struct Live {
     lines: mpsc::Sender<Vec<u8>>,
     waiting: Waiting,
     alive: Arc<AtomicBool>,
-    group: Option<Pid>,
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        if let Some(group) = self.group {
-            let _ = killpg(group, Signal::SIGKILL);
-        }
-    }
+    /// Killed with the worker's whole process group when dropped.
+    _group: Option<Group>,
 }
 
 impl Worker {
@@ -180,7 +172,7 @@ impl Worker {
             lines,
             waiting,
             alive,
-            group,
+            _group: group,
         })
     }
 }

@@ -97,10 +97,15 @@ flows:
         .map(|_| std::thread::spawn(move || try_request(addr, "GET", "/nap", &[], b"")))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(15);
-    let calls = loop {
-        let calls = children(ayanami.process.pid());
+    let is_guard = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "ayanami-guard\n")
+    };
+    let (guards, calls) = loop {
+        let (guards, calls): (Vec<u32>, Vec<u32>) = children(ayanami.process.pid())
+            .into_iter()
+            .partition(is_guard);
         if calls.len() == 3 {
-            break calls;
+            break (guards, calls);
         }
         assert!(
             Instant::now() < deadline,
@@ -108,11 +113,14 @@ flows:
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    assert_eq!(guards.len(), 1, "one guard process: {guards:?}");
     assert_eq!(
         ayanami.process.signal_and_wait(9, Duration::from_secs(5)),
         None
     );
+    // The guard kills the calls' groups and goes too.
     assert_all_stop(&calls);
+    assert_all_stop(&guards);
     for client in clients {
         assert!(
             client.join().unwrap().is_err(),

@@ -68,6 +68,12 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// Whether the command may start function processes in this process,
+    /// which the guard must then watch.
+    pub(crate) fn starts_functions(&self) -> bool {
+        matches!(self, Self::Run(_) | Self::Serve(_) | Self::Invoke(_))
+    }
+
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Self::Run(command) => command.run(),
