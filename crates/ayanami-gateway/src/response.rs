@@ -69,6 +69,19 @@ pub(crate) fn text(status: StatusCode, body: String) -> Response<Body> {
 /// A description of what is wrong when `code` is not a status, `content`
 /// holds bytes that are not base64, or a header cannot be sent; the gateway
 /// answers 500 and logs it.
+/// Headers that say how the body and the connection are carried; one the
+/// body does not match corrupts the connection for the next request.
+const FRAMING: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
 pub(crate) fn build(answer: Answer) -> Result<Response<Body>, String> {
     let status = match answer.code.as_deref() {
         None | Some(Value::Null) => StatusCode::OK,
@@ -102,6 +115,11 @@ pub(crate) fn build(answer: Answer) -> Result<Response<Body>, String> {
     for (name, value) in answer.header {
         let name = HeaderName::try_from(name.as_str())
             .map_err(|_| format!("`{name}` is not a header name"))?;
+        if FRAMING.contains(&name.as_str()) {
+            return Err(format!(
+                "header `{name}` frames the connection, which is the gateway's to set, not a flow's"
+            ));
+        }
         let values: Vec<&Value> = match &*value {
             Value::Array(items) => items.iter().collect(),
             single => vec![single],
@@ -169,6 +187,21 @@ mod tests {
         let r = build(answer(None, Some(json!("<p>")), &header)).unwrap();
         assert_eq!(r.headers()[CONTENT_TYPE], "text/html");
         assert_eq!(r.headers().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn framing_headers_are_refused_with_a_reason() {
+        for name in ["content-length", "Transfer-Encoding", "connection"] {
+            let header = [(name, json!("5"))];
+            let error = build(answer(None, Some(json!("Hello there")), &header)).unwrap_err();
+            let lower = name.to_ascii_lowercase();
+            assert_eq!(
+                error,
+                format!(
+                    "header `{lower}` frames the connection, which is the gateway's to set, not a flow's"
+                )
+            );
+        }
     }
 
     #[test]
