@@ -253,6 +253,14 @@ async fn answer<B: Bus>(
     request: Request,
 ) -> Result<Response<Body>, Failure> {
     let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    let limit = u64::try_from(endpoint.max_body).unwrap_or(u64::MAX);
+    if declared.is_some_and(|length| length > limit) {
+        return Err(Failure::TooLarge);
+    }
     let body = axum::body::to_bytes(body, endpoint.max_body)
         .await
         .map_err(|error| {

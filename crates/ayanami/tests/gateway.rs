@@ -335,6 +335,22 @@ fn a_body_over_max_body_gives_413() {
     );
     let response = request(ayanami.addr, "POST", "/echo/x", &[], &[b'x'; 1024]);
     assert_eq!(echoed(&response)["body"].as_str().map(str::len), Some(1024));
+
+    // A length declared over the limit is refused before any of the body
+    // comes, rather than waiting for bytes that may never be sent.
+    let mut stream = std::net::TcpStream::connect(ayanami.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\nabc",
+    )
+    .unwrap();
+    let mut answer = [0; 64];
+    let read = std::io::Read::read(&mut stream, &mut answer).unwrap();
+    let head = String::from_utf8_lossy(&answer[..read]);
+    assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
 }
 
 #[test]
