@@ -683,12 +683,27 @@ impl Decoder {
             .entries(node, &format!("`env` of {what}"))
             .unwrap_or_default()
         {
+            let (key_span, value_span) = (key.span, value.span);
             let (Some(key), Some(value)) = (
                 self.string(key, "a variable name"),
                 self.string(value, "a value"),
             ) else {
                 continue;
             };
+            if key.is_empty() || key.contains(['=', '\0']) {
+                self.error(
+                    key_span,
+                    format!("`{}` in `env` of {what} is not a variable name; it may not be empty or hold `=` or a NUL", key.escape_debug()),
+                );
+                continue;
+            }
+            if value.contains('\0') {
+                self.error(
+                    value_span,
+                    format!("the value of `{key}` in `env` of {what} holds a NUL, which no environment can"),
+                );
+                continue;
+            }
             env.insert(key, value);
         }
         env
@@ -696,6 +711,13 @@ impl Decoder {
 
     fn argv(&mut self, what: &str, run: &str, span: Span) -> Option<Vec<String>> {
         match shell_words::split(run) {
+            Ok(argv) if argv.iter().any(|word| word.contains('\0')) => {
+                self.error(
+                    span,
+                    format!("`run` of {what} holds a NUL, which no program's arguments can"),
+                );
+                None
+            }
             Ok(argv) if !argv.is_empty() => Some(argv),
             Ok(_) => {
                 self.error(span, format!("`run` of {what} is empty"));
