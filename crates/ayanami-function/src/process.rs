@@ -40,6 +40,10 @@ pub async fn call(
     match &function.kind {
         FunctionKind::Cmd { argv } => {
             let argv: Vec<String> = argv.iter().map(|word| expand(word, inputs)).collect();
+            if argv.iter().any(|word| word.contains('\0')) {
+                let detail = "was given an input holding a NUL byte, which no program argument can";
+                return Err(CallError::new(&name, CallErrorKind::BadInput, detail));
+            }
             let output = run(dir, &name, function, &argv, None).await?;
             let stdout = String::from_utf8(output.stdout).map_err(|_| {
                 CallError::new(
@@ -402,6 +406,19 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(out["output"], json!("[hi; rm -rf / $HOME 'q'][x=3]"));
+    }
+
+    #[tokio::test]
+    async fn a_nul_byte_in_a_cmd_input_is_bad_input() {
+        let f = function(cmd(&[&[text("echo")], &[input("input")]]), &["input"], &[]);
+        let error = call(Path::new("."), "s", &f, &inputs(json!({"input": "a\0b"})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, CallErrorKind::BadInput);
+        assert_eq!(
+            error.to_string(),
+            "function `s.f` was given an input holding a NUL byte, which no program argument can"
+        );
     }
 
     #[tokio::test]
