@@ -1,10 +1,11 @@
 //! The gateway's `auth:` groups: which routes need credentials, and where
 //! the secrets are. A secret written into the composition is refused.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::model::{AuthGroup, AuthScheme, SecretSource, Span};
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 
 use super::Decoder;
 
@@ -13,8 +14,24 @@ const LITERAL_SECRETS: [&str; 6] = ["token", "tokens", "password", "secret", "us
 
 impl Decoder {
     pub(super) fn auth(&mut self, node: &Node) -> Vec<AuthGroup> {
+        // Which group took each prefix: a request under it could prove
+        // itself to one group only, so the other's secrets would never work.
+        let mut owners: HashMap<String, String> = HashMap::new();
         self.named_map(node, "`auth`", "auth group", |d, name, span, node| {
-            d.auth_group(name, span, node)
+            let group = d.auth_group(name, span, node)?;
+            for path in &group.paths {
+                if let Some(owner) = owners.insert(path.clone(), group.name.clone()) {
+                    let prefix = if path.is_empty() { "every route" } else { path.as_str() };
+                    d.error(
+                        span,
+                        format!(
+                            "auth groups `{owner}` and `{}` both cover `{prefix}`; give each prefix to one group",
+                            group.name
+                        ),
+                    );
+                }
+            }
+            Some(group)
         })
     }
 
@@ -51,7 +68,12 @@ impl Decoder {
 
         let mut paths = Vec::new();
         for (path, span) in self.strings(fields.get("paths").copied(), "`paths`") {
-            if path.starts_with('/') {
+            if path.contains(['{', '}']) {
+                self.error(
+                    span,
+                    format!("`{path}` in {what} is a route, but `paths` takes plain prefixes, such as `/hello` for `/hello/{{name}}`"),
+                );
+            } else if path.starts_with('/') {
                 paths.push(path.trim_end_matches('/').to_owned());
             } else {
                 self.error(
@@ -60,8 +82,15 @@ impl Decoder {
                 );
             }
         }
-        if !fields.contains_key("paths") {
-            paths.push(String::new());
+        match fields.get("paths") {
+            None => paths.push(String::new()),
+            Some(node) if matches!(&node.value, Value::Seq(items) if items.is_empty()) => {
+                self.error(
+                    node.span,
+                    format!("`paths` of {what} lists no path, so it protects nothing; leave `paths` out to protect every route"),
+                );
+            }
+            Some(_) => {}
         }
 
         let secrets = match (fields.get("env"), fields.get("file")) {
