@@ -797,35 +797,40 @@ impl Decoder {
             None => Vec::new(),
         };
         let mut inputs = self.names(fields.get("inputs").copied(), "an input");
-        if !fields.contains_key("inputs") {
+        let listed = fields.contains_key("inputs");
+        let triggered = wirings
+            .iter()
+            .filter(|w: &&Wiring| w.from.as_ref().is_some_and(|e| e.kind() == EventKind::Trig));
+        let mut by_event: Vec<(EventName, Vec<&str>)> = Vec::new();
+        for wiring in triggered {
             // Without a list, a flow's inputs are what its triggers set.
-            let triggered = wirings
-                .iter()
-                .filter(|w: &&Wiring| w.from.as_ref().is_some_and(|e| e.kind() == EventKind::Trig));
-            let mut by_event: Vec<(EventName, Vec<&str>)> = Vec::new();
-            for wiring in triggered {
-                if !inputs.contains(&wiring.var) {
-                    inputs.push(wiring.var.clone());
-                }
-                let Some(event) = wiring.from.as_ref().map(EventName::base) else {
-                    continue;
-                };
-                match by_event.iter_mut().find(|(e, _)| *e == event) {
-                    Some((_, vars)) => vars.push(&wiring.var),
-                    None => by_event.push((event, vec![&wiring.var])),
-                }
+            if !listed && !inputs.contains(&wiring.var) {
+                inputs.push(wiring.var.clone());
             }
-            // Each trigger event starts an instance of its own, so each must
-            // set every input, or its instances wait until their deadline.
-            if let Some((event, _)) = by_event
-                .iter()
-                .find(|(_, vars)| inputs.iter().any(|i| !vars.contains(&i.as_str())))
-            {
-                self.error(
-                    span,
-                    format!("{what} starts from several trigger events, and `{event}` does not set all of its inputs ({}); each event starts an instance of its own, which would wait for the rest until its deadline. Set the same variables from every trigger, or list the flow's `inputs`", backticked(&inputs)),
-                );
+            let Some(event) = wiring.from.as_ref().map(EventName::base) else {
+                continue;
+            };
+            match by_event.iter_mut().find(|(e, _)| *e == event) {
+                Some((_, vars)) => vars.push(&wiring.var),
+                None => by_event.push((event, vec![&wiring.var])),
             }
+        }
+        // Each trigger event starts an instance of its own, so each must set
+        // every input, or its instances wait until their deadline.
+        let unset = by_event.iter().find_map(|(event, vars)| {
+            let missing = inputs.iter().find(|i| !vars.contains(&i.as_str()))?;
+            Some((event, missing))
+        });
+        match unset {
+            Some((event, missing)) if listed => self.error(
+                span,
+                format!("{what} lists input `{missing}`, which `{event}` does not set; an instance that event starts would wait for it until its deadline. Set it from the trigger, or remove it from `inputs`"),
+            ),
+            Some((event, _)) => self.error(
+                span,
+                format!("{what} starts from several trigger events, and `{event}` does not set all of its inputs ({}); each event starts an instance of its own, which would wait for the rest until its deadline. Set the same variables from every trigger", backticked(&inputs)),
+            ),
+            None => {}
         }
         let settable: Vec<&str> = inputs
             .iter()
