@@ -116,7 +116,7 @@ async fn run<B: Bus, C: Clock>(bus: B, clock: Arc<C>, schedule: Schedule) {
             "timezone": schedule.zone,
         });
         let id = Id::new();
-        tracing::debug!(%id, schedule = %schedule.name, time = %value["time"], "schedule fired");
+        tracing::info!(%id, schedule = %schedule.name, time = %value["time"], "schedule fired");
         if let Err(error) = bus.publish(event.subject(id), Arc::new(value)).await {
             tracing::error!(schedule = %schedule.name, %error, "a schedule's fire could not be published");
         }

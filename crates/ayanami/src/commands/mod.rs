@@ -51,7 +51,7 @@ pub(crate) enum Command {
     Check(check::CheckCommand),
     /// List the gateway's routes with the event names of each route and method
     Routes(routes::RoutesCommand),
-    /// Run one component (the gateway, a flow or a service) against NATS
+    /// Run one component (the gateway, a flow, a service, the schedules or the subject triggers) against NATS
     Serve(serve::ServeCommand),
     /// Run every component as its own process, plus a nats-server
     Up(up::UpCommand),
