@@ -138,7 +138,19 @@ fn up_runs_everything_quietly_and_ctrl_c_leaves_nothing_running() {
         .unwrap();
     up.wait_for("all 7 components ready", Duration::from_secs(30));
     let children = descendants(up.pid());
-    assert_eq!(children.len(), 8, "seven components and nats-server");
+    // Each component that may start function processes forks a guard.
+    let guards = children
+        .iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm == "ayanami-guard\n")
+        })
+        .count();
+    assert_eq!(
+        (children.len() - guards, guards),
+        (8, 7),
+        "seven components and nats-server, and a guard per component"
+    );
 
     assert_serves_the_example(addr);
     let log = up.log();
