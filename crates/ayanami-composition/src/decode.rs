@@ -127,10 +127,18 @@ impl Decoder {
             );
             return Vec::new();
         };
-        items
-            .iter()
-            .filter_map(|item| Some((self.name(item, what)?, item.span)))
-            .collect()
+        let mut names: Vec<(String, Span)> = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(name) = self.name(item, what) else {
+                continue;
+            };
+            if names.iter().any(|(n, _)| *n == name) {
+                self.error(item.span, format!("`{name}` is listed twice; list it once"));
+                continue;
+            }
+            names.push((name, item.span));
+        }
+        names
     }
 
     fn duration(&mut self, node: Option<&Node>, what: &str, default: Duration) -> Duration {

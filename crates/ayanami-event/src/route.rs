@@ -78,6 +78,16 @@ pub fn parse_route(path: &str) -> Result<Vec<RouteSegment>, RouteError> {
                 "route `{path}`: a catch-all `{part}` must be the last segment"
             )));
         }
+        let name = match &segment {
+            RouteSegment::Param(name) | RouteSegment::CatchAll(name) => Some(name),
+            RouteSegment::Literal(_) => None,
+        };
+        let taken = |s: &RouteSegment| matches!(s, RouteSegment::Param(n) | RouteSegment::CatchAll(n) if Some(n) == name);
+        if segments.iter().any(taken) {
+            return Err(RouteError(format!(
+                "route `{path}` names parameter `{part}` twice; the first value would be lost, so rename one"
+            )));
+        }
         segments.push(segment);
     }
     Ok(segments)
