@@ -11,6 +11,20 @@ use crate::model::{Composition, Flow, Span, Wiring};
 /// The response variables the gateway understands: `code`, `content`, `header`.
 pub const RESPONSE_VARS: [&str; 3] = ["code", "content", "header"];
 
+/// Headers that say how a response's body and connection are carried,
+/// which the gateway sets and a flow may not: one the body does not match
+/// corrupts the connection for the next request.
+pub const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     From,
@@ -73,6 +87,9 @@ fn check_wiring(
     }
     for (to, span) in w.to.iter().zip(&w.spans.to) {
         check_event(composition, flow, to, Role::To, *span, d);
+        if let (Some(value), None) = (&w.value, &w.apply) {
+            check_constant_answer(to, value, *span, d);
+        }
     }
     if let Some((service, function)) = &w.apply {
         match composition.function(service, function) {
@@ -338,6 +355,36 @@ fn check_response_var(event: &EventName, span: Span, d: &mut Decoder) {
     } else if var != "header" && part.is_some() {
         let whole = event.base();
         d.error(span, format!("`{event}` publishes a part of `{var}`, but the gateway reads `{var}` whole; publish the whole value to `{whole}.{var}` (only `header` takes a part: `header.<name>` sets one header)"));
+    }
+}
+
+/// A constant a flow answers with that the gateway could never send.
+fn check_constant_answer(
+    event: &EventName,
+    value: &serde_json::Value,
+    span: Span,
+    d: &mut Decoder,
+) {
+    if event.kind() != EventKind::Trig
+        || event.head().first().map(String::as_str) != Some("response")
+    {
+        return;
+    }
+    let Some(var) = event.var() else {
+        return;
+    };
+    if var == "code" {
+        let status = value
+            .as_u64()
+            .or_else(|| value.as_str().and_then(|s| s.parse().ok()));
+        if !status.is_some_and(|code| (200..=999).contains(&code)) {
+            d.error(span, format!("`code` {value} is not an HTTP status from 200 to 999, so every answer would be a 500"));
+        }
+    } else if let Some(header) = var.strip_prefix("header.") {
+        let header = header.to_ascii_lowercase();
+        if FRAMING_HEADERS.contains(&header.as_str()) {
+            d.error(span, format!("header `{header}` frames the connection, which is the gateway's to set, not a flow's"));
+        }
     }
 }
 

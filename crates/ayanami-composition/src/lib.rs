@@ -20,7 +20,7 @@ mod yaml;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use check::RESPONSE_VARS;
+pub use check::{FRAMING_HEADERS, RESPONSE_VARS};
 pub use decode::parse_duration;
 pub use edit::{AddError, add_function};
 pub use lint::warnings;

@@ -69,19 +69,6 @@ pub(crate) fn text(status: StatusCode, body: String) -> Response<Body> {
 /// A description of what is wrong when `code` is not a status, `content`
 /// holds bytes that are not base64, or a header cannot be sent; the gateway
 /// answers 500 and logs it.
-/// Headers that say how the body and the connection are carried; one the
-/// body does not match corrupts the connection for the next request.
-const FRAMING: [&str; 8] = [
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-connection",
-];
-
 pub(crate) fn build(answer: Answer) -> Result<Response<Body>, String> {
     let status = match answer.code.as_deref() {
         None | Some(Value::Null) => StatusCode::OK,
@@ -115,7 +102,7 @@ pub(crate) fn build(answer: Answer) -> Result<Response<Body>, String> {
     for (name, value) in answer.header {
         let name = HeaderName::try_from(name.as_str())
             .map_err(|_| format!("`{name}` is not a header name"))?;
-        if FRAMING.contains(&name.as_str()) {
+        if ayanami_composition::FRAMING_HEADERS.contains(&name.as_str()) {
             return Err(format!(
                 "header `{name}` frames the connection, which is the gateway's to set, not a flow's"
             ));
