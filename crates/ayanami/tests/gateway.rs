@@ -80,8 +80,7 @@ flows:
     wirings:
       - from: trig.request.get.code.out
         var: request
-      - var: code
-        value: 42
+      - var: request.raw_query
         to: trig.response.get.code.in.code
       - var: content
         value: never sent
@@ -372,7 +371,8 @@ fn malformed_json_gives_400_with_the_reason() {
 #[test]
 fn an_invalid_code_gives_500_and_a_log_line_saying_why() {
     let (_dir, ayanami) = start();
-    let response = ayanami.get("/code");
+    // The code comes from the request: `check` refuses a constant one.
+    let response = ayanami.get("/code?42");
     assert_eq!(
         (response.status, response.text().as_str()),
         (500, "Internal Server Error")
@@ -383,7 +383,7 @@ fn an_invalid_code_gives_500_and_a_log_line_saying_why() {
         .find(|l| l.contains("flow answered with an invalid response"))
         .unwrap_or_else(|| panic!("no log line for the invalid code:\n{log}"));
     assert!(
-        line.contains("`code` 42 is not an HTTP status from 200 to 999"),
+        line.contains(r#"`code` \"42\" is not an HTTP status from 200 to 999"#),
         "{line}"
     );
 }
