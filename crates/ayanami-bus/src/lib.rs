@@ -175,6 +175,17 @@ impl Subscription {
     }
 }
 
+/// Closes every subscription of `subscriptions`, one after another, waiting
+/// at most until `deadline` for the bus to confirm.
+pub async fn close_all(subscriptions: Vec<Subscription>, deadline: tokio::time::Instant) {
+    let closing = async {
+        for subscription in subscriptions {
+            subscription.close().await;
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, closing).await;
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(cancel) = self.cancel.take() {

@@ -44,13 +44,7 @@ impl FlowHandle {
     pub async fn drain(&mut self, deadline: tokio::time::Instant) -> usize {
         // Starts the bus had already taken still arrive and are run; only
         // those it takes after are left to replicas.
-        let closing = std::mem::take(&mut self.starting);
-        let close_all = async {
-            for subscription in closing {
-                subscription.close().await;
-            }
-        };
-        let _ = tokio::time::timeout_at(deadline, close_all).await;
+        ayanami_bus::close_all(std::mem::take(&mut self.starting), deadline).await;
         self.draining.store(true, Ordering::Release);
         while self.live.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -43,13 +43,7 @@ impl ServiceHandle {
     /// the calls taken have ended or `deadline` passes. Returns how many
     /// calls were still running at the deadline.
     pub async fn drain(&mut self, deadline: tokio::time::Instant) -> usize {
-        let closing = std::mem::take(&mut self.subscriptions);
-        let close_all = async {
-            for subscription in closing {
-                subscription.close().await;
-            }
-        };
-        let _ = tokio::time::timeout_at(deadline, close_all).await;
+        ayanami_bus::close_all(std::mem::take(&mut self.subscriptions), deadline).await;
         // With the subscriptions gone the dispatcher's channel closes, and
         // the task ends once it has started every call already delivered.
         let _ = tokio::time::timeout_at(deadline, &mut self.task).await;

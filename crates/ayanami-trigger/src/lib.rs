@@ -57,13 +57,7 @@ impl TriggerHandle {
         for task in self.starting.drain(..) {
             task.abort();
         }
-        let closing = std::mem::take(&mut self.taking);
-        let close_all = async {
-            for subscription in closing {
-                subscription.close().await;
-            }
-        };
-        let _ = tokio::time::timeout_at(deadline, close_all).await;
+        ayanami_bus::close_all(std::mem::take(&mut self.taking), deadline).await;
     }
 
     /// Stops taking work and waits until every request taken is answered
